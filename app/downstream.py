@@ -1,0 +1,174 @@
+"""Calls to downstream APIs (Graph, ARM) with the caller's delegated token.
+
+Downstream APIs are configuration (base URL + scopes); this module only knows HTTP. It handles
+Continuous Access Evaluation: a 401 carrying a claims challenge gets one fresh token exchange
+with those claims and one retry, and if Entra then needs the user, the challenge goes back to
+the client.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from flask import Flask, current_app
+from urllib3.exceptions import ReadTimeoutError
+
+from app.auth import current_caller
+from app.auth.obo import DownstreamTokenProvider
+from app.config import DownstreamApi, Settings
+from app.errors import BadGateway, DownstreamError, DownstreamThrottled, GatewayTimeout
+from app.http import BodyTooLarge, TimeoutSession, parse_retry_after, read_body
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_PAGES = 50
+_CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)="([^"]*)"')
+
+
+class DownstreamClient:
+    """GETs JSON from a configured downstream API on behalf of the current caller."""
+
+    def __init__(self, apis: Mapping[str, DownstreamApi], tokens: DownstreamTokenProvider,
+                 session: requests.Session) -> None:
+        self._apis = apis
+        self._tokens = tokens
+        self._session = session
+
+    def get(self, api_name: str, path: str, params: Mapping[str, str] | None = None
+            ) -> dict[str, Any]:
+        """One JSON object from ``{base_url}{path}``."""
+        api = self._apis[api_name]
+        return self._get_url(api, f"{api.base_url}{path}", params)
+
+    def get_all(self, api_name: str, path: str, params: Mapping[str, str] | None = None,
+                link: str = "nextLink") -> dict[str, Any]:
+        """All items of a paged collection, following ``link`` on the same host, bounded."""
+        api = self._apis[api_name]
+        page = self._get_url(api, f"{api.base_url}{path}", params)
+        items = list(page.get("value") or [])
+        for _ in range(MAX_PAGES - 1):
+            next_url = page.get(link)
+            if not next_url:
+                return {"value": items}
+            page = self._get_url(api, _same_origin(api, next_url), None)
+            items.extend(page.get("value") or [])
+        log.warning("stopped following %s after %d pages", link, MAX_PAGES)
+        return {"value": items, "truncated": True}
+
+    def _get_url(self, api: DownstreamApi, url: str, params: Mapping[str, str] | None
+                 ) -> dict[str, Any]:
+        caller = current_caller()
+        token = self._tokens.acquire(api, caller.token, caller.expires_at)
+        response = self._send(api, url, params, token)
+        claims = _cae_claims(response)
+        if claims is not None:
+            response.close()
+            log.info("%s sent a claims challenge; exchanging again with the claims", api.name)
+            token = self._tokens.acquire(api, caller.token, caller.expires_at,
+                                         claims_challenge=claims)
+            response = self._send(api, url, params, token)
+        with response:
+            return _json_or_raise(api, response)
+
+    def _send(self, api: DownstreamApi, url: str, params: Mapping[str, str] | None,
+              token: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        try:
+            return self._session.get(url, params=params, headers=headers, stream=True)
+        except requests.Timeout as exc:
+            raise GatewayTimeout(f"{api.name} did not answer in time") from exc
+        except requests.RequestException as exc:
+            raise BadGateway(f"{api.name} could not be reached ({type(exc).__name__})") from exc
+
+
+def _cae_claims(response: requests.Response) -> str | None:
+    """The decoded claims of a 401 ``insufficient_claims`` challenge, if that is what it is."""
+    if response.status_code != 401:
+        return None
+    params = dict(_CHALLENGE_PARAM.findall(response.headers.get("WWW-Authenticate", "")))
+    if params.get("error") != "insufficient_claims" or not params.get("claims"):
+        return None
+    try:
+        claims = base64.b64decode(params["claims"] + "=" * (-len(params["claims"]) % 4))
+        json.loads(claims)
+        return claims.decode("utf-8")
+    except (binascii.Error, ValueError):
+        log.warning("ignoring a malformed claims challenge")
+        return None
+
+
+def _json_or_raise(api: DownstreamApi, response: requests.Response) -> dict[str, Any]:
+    status = response.status_code
+    if status == 429:
+        raise DownstreamThrottled(
+            f"{api.name} is throttling requests; retry later",
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), 5))
+    if status >= 500:
+        raise BadGateway(f"{api.name} answered HTTP {status}")
+    body = _read(api, response)
+    if status >= 400:
+        error = _error_object(body)
+        raise DownstreamError(
+            status, f"{api.name} answered HTTP {status}: {error.get('code', 'error')}: "
+            f"{error.get('message', '')}", downstream={"status": status, "error": error})
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise BadGateway(f"{api.name} answered with a body that is not a JSON object")
+    return data
+
+
+def _read(api: DownstreamApi, response: requests.Response) -> bytes:
+    try:
+        return read_body(response, MAX_BODY_BYTES)
+    except BodyTooLarge as exc:
+        raise BadGateway(f"{api.name} answered with a body over {MAX_BODY_BYTES} bytes") from exc
+    except requests.ConnectionError as exc:
+        if exc.args and isinstance(exc.args[0], ReadTimeoutError):
+            raise GatewayTimeout(f"{api.name} did not answer in time") from exc
+        raise BadGateway(f"{api.name} dropped the connection") from exc
+    except requests.RequestException as exc:
+        raise BadGateway(f"{api.name} dropped the connection") from exc
+
+
+def _error_object(body: bytes) -> dict[str, Any]:
+    """The ``error`` object of a Graph/ARM error body, or a stand-in for anything else."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {"code": "non_json_error", "message": "the downstream error body is not JSON"}
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return {key: error[key] for key in ("code", "message", "innerError") if key in error}
+    return {"code": str(error or "error"), "message": str(data.get("message", ""))[:300]
+            if isinstance(data, dict) else ""}
+
+
+def _same_origin(api: DownstreamApi, url: str) -> str:
+    """Refuse to send the user's token to a host other than the API's own."""
+    base, link = urlsplit(api.base_url), urlsplit(url)
+    if (link.scheme, link.netloc) != (base.scheme, base.netloc):
+        raise BadGateway(f"{api.name} returned a next link to another host")
+    return url
+
+
+def init_app(app: Flask, settings: Settings, tokens: DownstreamTokenProvider) -> None:
+    session = TimeoutSession(settings.http_timeout)
+    app.extensions["downstream"] = DownstreamClient(settings.downstream, tokens, session)
+
+
+def downstream() -> DownstreamClient:
+    """The downstream client of the current app."""
+    client: DownstreamClient = current_app.extensions["downstream"]
+    return client
