@@ -1,0 +1,128 @@
+"""Happy paths of every route, and the token reuse that makes a middle tier cheap."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+from tests.unit.conftest import METADATA_URL, StubServices, TokenFactory, bearer
+
+
+def test_me_returns_graph_profile_with_obo_token(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory
+) -> None:
+    response = client.get("/api/me", headers=bearer(tokens.valid()))
+    assert response.status_code == 200
+    assert response.json == {"displayName": "Alice Example", "mail": "alice@contoso.test",
+                             "token": "graph-token-1"}
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Content-Type"] == "application/json"
+    exchange = stubs.issued[0]["form"]
+    assert exchange["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    assert exchange["requested_token_use"] == "on_behalf_of"
+    assert "https://graph.microsoft.com/.default" in exchange["scope"].split()
+    assert exchange["client_secret"] == "unit-test-secret-value"
+
+
+def test_users_forwards_odata_query(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory
+) -> None:
+    response = client.get(
+        "/api/users?$top=5&$select=displayName,mail&$filter=startswith(displayName,'A')&x=1",
+        headers=bearer(tokens.valid()))
+    assert response.status_code == 200
+    assert response.json["value"] == [{"displayName": "Alice"}, {"displayName": "Bob"}]
+    query = response.json["query"]
+    assert "%24top=5" in query and "%24select=displayName%2Cmail" in query
+    assert "%24filter=startswith%28displayName%2C%27A%27%29" in query
+    assert "x=1" not in query
+
+
+def test_users_rejects_bad_top_without_outbound_call(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory
+) -> None:
+    response = client.get("/api/users?$top=abc", headers=bearer(tokens.valid()))
+    assert response.status_code == 400
+    assert response.json == {"error": "invalid_request",
+                             "error_description": "$top must be an integer from 1 to 999"}
+    assert "WWW-Authenticate" not in response.headers
+    assert stubs.token_calls == 0
+
+
+def test_subscriptions_follows_next_links(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory
+) -> None:
+    response = client.get("/api/subscriptions", headers=bearer(tokens.valid()))
+    assert response.status_code == 200
+    assert [s["subscriptionId"] for s in response.json["value"]] == [
+        f"sub-{n}" for n in range(5)]
+    assert stubs.calls_to("https://management.azure.com/subscriptions") == 3
+    assert "management.azure.com/user_impersonation" in stubs.issued[0]["form"]["scope"]
+    assert stubs.token_calls == 1  # one exchange serves all three pages
+
+
+def test_repeated_calls_by_one_user_make_one_exchange_and_one_key_fetch(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory
+) -> None:
+    token = tokens.valid()
+    for _ in range(10):
+        response = client.get("/api/me", headers=bearer(token))
+        assert response.status_code == 200
+        assert response.json["token"] == "graph-token-1"
+    assert stubs.token_calls == 1
+    assert stubs.jwks_calls == 1
+    # Metadata once for the key cache and once for MSAL's client, keys once, one exchange.
+    assert stubs.calls_to(METADATA_URL) == 2
+    assert stubs.calls_to("https://login.microsoftonline.com") == 4
+    # The ARM token is a different resource: one more exchange, then reuse again.
+    for _ in range(3):
+        assert client.get("/api/subscriptions", headers=bearer(token)).status_code == 200
+    assert stubs.token_calls == 2
+
+
+def test_each_user_gets_their_own_downstream_token(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory
+) -> None:
+    alice, bob = tokens.valid(), tokens.valid(name="Bob")
+    assert client.get("/api/me", headers=bearer(alice)).json["token"] == "graph-token-1"
+    assert client.get("/api/me", headers=bearer(bob)).json["token"] == "graph-token-2"
+    assert client.get("/api/me", headers=bearer(alice)).json["token"] == "graph-token-1"
+    assert stubs.token_calls == 2
+
+
+def test_token_near_expiry_is_refreshed_not_reexchanged(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory
+) -> None:
+    stubs.expires_in = 60  # MSAL treats a token this close to expiry as stale
+    token = tokens.valid()
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    grants = [issued["form"]["grant_type"] for issued in stubs.issued]
+    assert grants == ["urn:ietf:params:oauth:grant-type:jwt-bearer", "refresh_token"]
+
+
+def test_healthz_makes_no_outbound_call(client: FlaskClient, stubs: StubServices) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+    assert len(stubs.mock.calls) == 0
+
+
+def test_readyz_loads_keys(client: FlaskClient, stubs: StubServices) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ready", "keys": 1}
+    assert stubs.jwks_calls == 1
+
+
+def test_unknown_route_is_json_404(client: FlaskClient) -> None:
+    response = client.get("/api/nothing")
+    assert response.status_code == 404
+    assert response.json["error"] == "not_found"
+    assert response.headers["Content-Type"] == "application/json"
+
+
+def test_wrong_method_is_json_405(client: FlaskClient) -> None:
+    response = client.post("/api/me")
+    assert response.status_code == 405
+    assert response.json["error"] == "method_not_allowed"
+    assert "GET" in response.headers["Allow"]
