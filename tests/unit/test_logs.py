@@ -1,0 +1,40 @@
+"""Nothing token- or secret-shaped survives the log filter."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from app.logs import RedactingFilter, redact
+from tests.unit.conftest import TokenFactory
+
+
+@pytest.mark.parametrize(("text", "leak"), [
+    ("Authorization: Bearer abc.def-ghi_jkl", "abc.def-ghi_jkl"),
+    ("GET /api/me?access_token=abc123&x=1", "abc123"),
+    ("data client_secret=s3cr3t&assertion=zzz", "s3cr3t"),
+    ('{"refresh_token": "rt-value", "ok": 1}', "rt-value"),
+])
+def test_redact_removes_secrets(text: str, leak: str) -> None:
+    assert leak not in redact(text)
+
+
+def test_redact_removes_jwts(tokens: TokenFactory) -> None:
+    token = tokens.valid()
+    cleaned = redact(f"token was {token} and more")
+    assert token not in cleaned and token.split(".")[1] not in cleaned
+    assert cleaned == "token was [token] and more"
+
+
+def test_filter_rewrites_arguments_and_tracebacks(tokens: TokenFactory) -> None:
+    token = tokens.valid()
+    try:
+        raise ValueError(f"bad {token}")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "saw %s", (token,),
+                                   exc_info=__import__("sys").exc_info())
+    assert RedactingFilter().filter(record)
+    formatted = logging.Formatter().format(record)
+    assert token not in formatted
+    assert "saw [token]" in formatted and "ValueError: bad [token]" in formatted
