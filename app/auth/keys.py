@@ -75,7 +75,8 @@ class SigningKeyCache:
         self._clock = clock
         self._current: KeySet | None = None
         self._lock = threading.Lock()
-        self._last_attempt: float | None = None
+        self._last_attempt: float | None = None  # cold-start loads
+        self._last_on_demand: float | None = None  # refreshes for unknown kids
         self._next_scheduled = 0.0
         self._background: threading.Thread | None = None
 
@@ -101,8 +102,11 @@ class SigningKeyCache:
         if current is not None and kid in current.keys:
             self._maybe_refresh_in_background()
             return current.keys[kid]
-        self._refresh_if_allowed()
-        current = self._loaded()
+        if current is None:
+            current = self._loaded()
+        else:
+            self._refresh_for_unknown_kid()
+            current = self._loaded()
         if kid not in current.keys:
             raise UnknownSigningKey(kid)
         return current.keys[kid]
@@ -115,22 +119,35 @@ class SigningKeyCache:
             raise KeysUnavailable(self._seconds_until_next_attempt())
         return current
 
-    def _interval(self) -> float:
-        # Before the first success, retry sooner: every request is failing meanwhile.
-        return self._min_refresh if self._current is not None else COLD_RETRY_SECONDS
-
     def _seconds_until_next_attempt(self) -> int:
+        # Before the first success every request fails, so cold retries come sooner.
         if self._last_attempt is None:
             return 1
-        remaining = self._last_attempt + self._interval() - self._clock()
+        remaining = self._last_attempt + COLD_RETRY_SECONDS - self._clock()
         return max(1, int(remaining + 0.999))
 
     def _refresh_if_allowed(self) -> None:
+        """Load keys at a cold start, retrying failures every COLD_RETRY_SECONDS."""
         with self._lock:  # single flight: waiters find the attempt just made and return
             now = self._clock()
-            if self._last_attempt is not None and now - self._last_attempt < self._interval():
+            if self._current is not None:
+                return
+            if self._last_attempt is not None and now - self._last_attempt < COLD_RETRY_SECONDS:
                 return
             self._last_attempt = now
+            self._refresh_locked()
+
+    def _refresh_for_unknown_kid(self) -> None:
+        """Refresh for a kid we do not know, at most once per ``min_refresh`` seconds.
+
+        Only these refreshes (failed ones included) count toward the limit: a key rotated in
+        right after start-up or a scheduled refresh is still picked up at once.
+        """
+        with self._lock:
+            now = self._clock()
+            if self._last_on_demand is not None and now - self._last_on_demand < self._min_refresh:
+                return
+            self._last_on_demand = now
             self._refresh_locked()
 
     def _maybe_refresh_in_background(self) -> None:
@@ -146,10 +163,8 @@ class SigningKeyCache:
 
     def _scheduled_refresh(self) -> None:
         with self._lock:
-            if self._clock() < self._next_scheduled:
-                return
-            self._last_attempt = self._clock()
-            self._refresh_locked()
+            if self._clock() >= self._next_scheduled:
+                self._refresh_locked()
 
     def _refresh_locked(self) -> None:
         try:
