@@ -1,0 +1,40 @@
+"""A local Entra ID + Microsoft Graph + Azure Resource Manager emulator for OBO development.
+
+    from emulator import Emulator, TENANT_ID, API_CLIENT_ID, API_CLIENT_SECRET
+    with Emulator(state_dir=tmp_path) as emu:
+        token = emu.issue_user_token("alice")
+"""
+
+from emulator.directory import (
+    API_APP_ID_URI,
+    API_CLIENT_ID,
+    API_CLIENT_SECRET,
+    API_SCOPE,
+    ARM_AUDIENCE,
+    DAEMON_CLIENT_ID,
+    DAEMON_CLIENT_SECRET,
+    GRAPH_APP_ID,
+    OTHER_TENANT_ID,
+    SPA_CLIENT_ID,
+    SUBSCRIPTIONS,
+    TENANT_ID,
+    USERS,
+)
+from emulator.server import Emulator
+
+__all__ = [
+    "API_APP_ID_URI",
+    "API_CLIENT_ID",
+    "API_CLIENT_SECRET",
+    "API_SCOPE",
+    "ARM_AUDIENCE",
+    "DAEMON_CLIENT_ID",
+    "DAEMON_CLIENT_SECRET",
+    "GRAPH_APP_ID",
+    "OTHER_TENANT_ID",
+    "SPA_CLIENT_ID",
+    "SUBSCRIPTIONS",
+    "TENANT_ID",
+    "USERS",
+    "Emulator",
+]

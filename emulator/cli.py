@@ -1,0 +1,196 @@
+"""Command line: `python -m emulator serve | token | users`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import requests
+
+from emulator.directory import (
+    API_APP_ID_URI,
+    API_CLIENT_ID,
+    BEHAVIOUR_DESCRIPTIONS,
+    DAEMON_CLIENT_ID,
+    DAEMON_CLIENT_SECRET,
+    SPA_CLIENT_ID,
+    TENANT_ID,
+    TENANTS,
+    USERS,
+)
+from emulator.server import DEFAULT_STATE_DIR, Emulator
+
+DEFAULT_PORT = 8443
+DEFAULT_URL = f"https://127.0.0.1:{DEFAULT_PORT}"
+DEFAULT_CA = DEFAULT_STATE_DIR / "ca-bundle.pem"
+
+DESCRIPTION = """\
+A local Entra ID + Microsoft Graph + Azure Resource Manager emulator (HTTPS on loopback).
+
+  serve   run it:      python -m emulator serve --port 8443
+  token   get a token: python -m emulator token --user alice   (prints only the token)
+  users   list the built-in users and how each behaves in the OBO flow
+
+Tenant {tenant}; API client {api} (scope {uri}/access_as_user);
+SPA client {spa}. Any non-empty password signs a user in.
+"""
+
+
+class CliError(Exception):
+    """A failure worth one line on stderr and exit status 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m emulator",
+        description=DESCRIPTION.format(
+            tenant=TENANT_ID, api=API_CLIENT_ID, uri=API_APP_ID_URI, spa=SPA_CLIENT_ID),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the emulator until SIGINT/SIGTERM")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="loopback address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+                       help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                       help="where the CA, certificates and signing keys live "
+                       f"(default {DEFAULT_STATE_DIR})")
+    serve.add_argument("--quiet", action="store_true", help="do not log each request")
+
+    token = commands.add_parser(
+        "token", help="print a v2 access token for the API from a running emulator")
+    who = token.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="username or UPN, e.g. alice or alice@contoso.test")
+    who.add_argument("--app", action="store_true",
+                     help="an app-only token (client credentials, the daemon client)")
+    token.add_argument("--scope", default="access_as_user",
+                       help="API scope (default access_as_user; a full URI is used as given; "
+                       "ignored with --app)")
+    token.add_argument("--url", default=DEFAULT_URL,
+                       help=f"emulator base URL (default {DEFAULT_URL})")
+    token.add_argument("--ca", type=Path, default=DEFAULT_CA,
+                       help=f"CA bundle to trust (default {DEFAULT_CA})")
+    token.add_argument("--tenant", default=TENANT_ID, help="tenant GUID or domain")
+    token.add_argument("--password", default="emulator",
+                       help="the user's password: any non-empty string (default emulator)")
+
+    commands.add_parser("users", help="list the built-in directory")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        if args.command == "token":
+            print(fetch_token(args))
+            return 0
+        print_users()
+        return 0
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def serve(args: argparse.Namespace) -> int:
+    if not args.quiet:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        emulator = Emulator(state_dir=args.state_dir, host=args.host, port=args.port).start()
+    except (OSError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    print(f"emulator listening on {emulator.base_url}", flush=True)
+    print(f"trust its CA with: export REQUESTS_CA_BUNDLE={emulator.ca_bundle.resolve()}",
+          flush=True)
+    print(f"authority {emulator.authority}  graph {emulator.graph_url}  "
+          f"arm {emulator.arm_url}", flush=True)
+    stop.wait()
+    emulator.stop()
+    return 0
+
+
+def fetch_token(args: argparse.Namespace) -> str:
+    """Get a token over HTTPS as a client would: discover the token endpoint, then make the
+    same form POST MSAL makes. (MSAL's own username/password flow first calls user-realm
+    discovery on port 443 of the authority host, ignoring its port, so it cannot reach an
+    emulator on another port.)"""
+    if not args.ca.is_file():
+        raise CliError(f"CA bundle {args.ca} not found; pass --ca <state-dir>/ca-bundle.pem")
+    base = args.url.rstrip("/")
+    with requests.Session() as session:
+        # Ignore REQUESTS_CA_BUNDLE and proxy variables: they would override --ca, and a
+        # proxy has no business seeing loopback traffic.
+        session.trust_env = False
+        session.verify = str(args.ca)
+        try:
+            body = _request_token(session, f"{base}/{args.tenant}", _token_form(args))
+        except requests.exceptions.SSLError as exc:
+            raise CliError(f"TLS verification of {args.url} failed; is --ca the emulator's "
+                           "ca-bundle.pem?") from exc
+        except requests.exceptions.RequestException as exc:
+            raise CliError(f"cannot reach the emulator at {args.url}; is "
+                           "`python -m emulator serve` running?") from exc
+    if "access_token" not in body:
+        description = str(body.get("error_description", "")).splitlines()
+        raise CliError(f"{body.get('error')}: {description[0] if description else ''}")
+    return str(body["access_token"])
+
+
+def _token_form(args: argparse.Namespace) -> dict[str, str]:
+    if args.app:
+        return {"grant_type": "client_credentials", "client_id": DAEMON_CLIENT_ID,
+                "client_secret": DAEMON_CLIENT_SECRET, "scope": f"{API_APP_ID_URI}/.default"}
+    scope = args.scope if "/" in args.scope else f"{API_APP_ID_URI}/{args.scope}"
+    return {"grant_type": "password", "client_id": SPA_CLIENT_ID, "username": args.user,
+            "password": args.password, "scope": f"{scope} openid profile offline_access",
+            "client_info": "1"}
+
+
+def _request_token(
+    session: requests.Session, authority: str, form: dict[str, str]
+) -> dict[str, Any]:
+    discovery = session.get(f"{authority}/v2.0/.well-known/openid-configuration", timeout=10)
+    if discovery.status_code != 200:
+        raise CliError(_describe(discovery))
+    response = session.post(discovery.json()["token_endpoint"], data=form, timeout=10)
+    try:
+        return dict(response.json())
+    except ValueError as exc:
+        raise CliError(f"the token endpoint answered HTTP {response.status_code} "
+                       "without JSON") from exc
+
+
+def _describe(response: requests.Response) -> str:
+    try:
+        description = str(response.json().get("error_description", "")).splitlines()[0]
+    except (ValueError, IndexError, AttributeError):
+        description = f"HTTP {response.status_code}"
+    return f"OpenID discovery failed: {description}"
+
+
+def print_users() -> None:
+    rows = [("USERNAME", "UPN", "NAME", "JOB TITLE", "TENANT", "OBO BEHAVIOUR")]
+    for user in USERS.values():
+        rows.append((user.username, user.upn, user.display_name, user.job_title,
+                     TENANTS[user.tenant_id].domain, BEHAVIOUR_DESCRIPTIONS[user.behaviour]))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+              + "  " + row[-1])

@@ -1,0 +1,294 @@
+"""The emulator's fixed directory: tenants, app registrations, users and subscriptions.
+
+Everything here is plain data so that tests, demos and the emulator agree on one set of IDs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+TENANT_ID = "7e57c0de-0000-4000-8000-000000000001"
+TENANT_DOMAIN = "contoso.test"
+OTHER_TENANT_ID = "7e57c0de-0000-4000-8000-000000000002"
+OTHER_TENANT_DOMAIN = "fabrikam.test"
+
+API_CLIENT_ID = "e3a1c0de-0000-4000-8000-00000000a001"
+API_CLIENT_SECRET = "emulator-secret-not-for-production"  # noqa: S105 - a published demo value
+API_APP_ID_URI = f"api://{API_CLIENT_ID}"
+API_SCOPE = "access_as_user"
+SPA_CLIENT_ID = "e3a1c0de-0000-4000-8000-00000000a002"
+DAEMON_CLIENT_ID = "e3a1c0de-0000-4000-8000-00000000a003"
+DAEMON_CLIENT_SECRET = "emulator-daemon-secret-not-for-production"  # noqa: S105 - demo value
+
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+ARM_APP_ID = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
+ARM_AUDIENCE = "https://management.azure.com"
+
+# The conditional-access policy id Entra names in dave's MFA claims challenge.
+MFA_POLICY_ID = "e3a1c0de-0000-4000-8000-00000000f001"
+
+Behaviour = Literal["normal", "mfa_required", "consent_required", "throttled"]
+THROTTLE_RETRY_AFTER = 7
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    domain: str
+    display_name: str
+    region_scope: str = "EU"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """An API that tokens can be issued for (Graph, ARM, the middle-tier API)."""
+
+    app_id: str
+    display_name: str
+    identifier_uris: tuple[str, ...]
+    delegated_scopes: frozenset[str]
+    app_roles: frozenset[str] = frozenset()
+    # None: the aud claim is the identifier URI the client asked for (ARM's behaviour).
+    audience: str | None = None
+
+    def audience_for(self, requested_uri: str) -> str:
+        return self.audience or requested_uri.rstrip("/")
+
+
+@dataclass(frozen=True)
+class ClientApp:
+    app_id: str
+    display_name: str
+    secret: str | None  # None: a public client (SPA, native)
+    service_principal_id: str
+    # Admin consent already granted: resource app id -> delegated scopes / app roles.
+    delegated_grants: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    app_role_grants: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def is_confidential(self) -> bool:
+        return self.secret is not None
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    id: str
+    display_name: str
+    given_name: str
+    surname: str
+    job_title: str
+    office_location: str
+    mobile_phone: str | None
+    business_phones: tuple[str, ...]
+    preferred_language: str
+    tenant_id: str = TENANT_ID
+    behaviour: Behaviour = "normal"
+    app_roles: frozenset[str] = frozenset()  # roles on the middle-tier API
+
+    @property
+    def upn(self) -> str:
+        return f"{self.username}@{TENANTS[self.tenant_id].domain}"
+
+    @property
+    def mail(self) -> str:
+        return self.upn
+
+    def graph_properties(self) -> dict[str, Any]:
+        """The user's default property set, named and ordered as Graph v1.0 returns it."""
+        return {
+            "businessPhones": list(self.business_phones),
+            "displayName": self.display_name,
+            "givenName": self.given_name,
+            "jobTitle": self.job_title,
+            "mail": self.mail,
+            "mobilePhone": self.mobile_phone,
+            "officeLocation": self.office_location,
+            "preferredLanguage": self.preferred_language,
+            "surname": self.surname,
+            "userPrincipalName": self.upn,
+            "id": self.id,
+        }
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subscription_id: str
+    display_name: str
+    tenant_id: str = TENANT_ID
+    quota_id: str = "PayAsYouGo_2014-09-01"
+
+    def arm_properties(self) -> dict[str, Any]:
+        """The subscription as ARM's GET /subscriptions (api-version 2022-12-01) lists it."""
+        return {
+            "id": f"/subscriptions/{self.subscription_id}",
+            "authorizationSource": "RoleBased",
+            "managedByTenants": [],
+            "subscriptionId": self.subscription_id,
+            "tenantId": self.tenant_id,
+            "displayName": self.display_name,
+            "state": "Enabled",
+            "subscriptionPolicies": {
+                "locationPlacementId": "Public_2014-09-01",
+                "quotaId": self.quota_id,
+                "spendingLimit": "Off",
+            },
+        }
+
+
+TENANTS: Mapping[str, Tenant] = MappingProxyType(
+    {
+        TENANT_ID: Tenant(TENANT_ID, TENANT_DOMAIN, "Contoso (emulated)"),
+        OTHER_TENANT_ID: Tenant(OTHER_TENANT_ID, OTHER_TENANT_DOMAIN, "Fabrikam (emulated)"),
+    }
+)
+
+GRAPH = Resource(
+    app_id=GRAPH_APP_ID,
+    display_name="Microsoft Graph",
+    identifier_uris=("https://graph.microsoft.com", GRAPH_APP_ID),
+    delegated_scopes=frozenset(
+        {"User.Read", "User.ReadBasic.All", "User.Read.All", "Directory.Read.All", "Mail.Read"}
+    ),
+    app_roles=frozenset({"User.Read.All", "Directory.Read.All"}),
+    audience=GRAPH_APP_ID,
+)
+ARM = Resource(
+    app_id=ARM_APP_ID,
+    display_name="Windows Azure Service Management API",
+    identifier_uris=("https://management.azure.com", "https://management.core.windows.net"),
+    delegated_scopes=frozenset({"user_impersonation"}),
+)
+API = Resource(
+    app_id=API_CLIENT_ID,
+    display_name="Middle-tier API",
+    identifier_uris=(API_APP_ID_URI, API_CLIENT_ID),
+    delegated_scopes=frozenset({API_SCOPE}),
+    app_roles=frozenset({"Reports.Read.All", "Reports.Write.All"}),
+    audience=API_CLIENT_ID,
+)
+RESOURCES: tuple[Resource, ...] = (GRAPH, ARM, API)
+
+CLIENTS: Mapping[str, ClientApp] = MappingProxyType(
+    {
+        API_CLIENT_ID: ClientApp(
+            app_id=API_CLIENT_ID,
+            display_name="Middle-tier API",
+            secret=API_CLIENT_SECRET,
+            service_principal_id="e3a1c0de-0000-4000-8000-00000000d001",
+            delegated_grants={
+                GRAPH_APP_ID: frozenset({"User.Read", "User.ReadBasic.All"}),
+                ARM_APP_ID: frozenset({"user_impersonation"}),
+            },
+            app_role_grants={GRAPH_APP_ID: frozenset({"User.Read.All"})},
+        ),
+        SPA_CLIENT_ID: ClientApp(
+            app_id=SPA_CLIENT_ID,
+            display_name="Frontend SPA",
+            secret=None,
+            service_principal_id="e3a1c0de-0000-4000-8000-00000000d002",
+            delegated_grants={
+                API_CLIENT_ID: frozenset({API_SCOPE}),
+                GRAPH_APP_ID: frozenset({"User.Read"}),
+            },
+        ),
+        DAEMON_CLIENT_ID: ClientApp(
+            app_id=DAEMON_CLIENT_ID,
+            display_name="Reporting daemon",
+            secret=DAEMON_CLIENT_SECRET,
+            service_principal_id="e3a1c0de-0000-4000-8000-00000000d003",
+            app_role_grants={API_CLIENT_ID: frozenset({"Reports.Read.All"})},
+        ),
+    }
+)
+
+
+def _user(username: str, number: int, given: str, surname: str, job: str, **kw: Any) -> User:
+    return User(
+        username=username,
+        id=f"e3a1c0de-0000-4000-8000-00000000b{number:03d}",
+        display_name=f"{given} {surname}",
+        given_name=given,
+        surname=surname,
+        job_title=job,
+        office_location=kw.pop("office", "Building 1/1001"),
+        mobile_phone=kw.pop("mobile", None),
+        business_phones=(f"+1 425 555 0{number:03d}",),
+        preferred_language=kw.pop("language", "en-US"),
+        **kw,
+    )
+
+
+USERS: Mapping[str, User] = MappingProxyType(
+    {
+        u.username: u
+        for u in (
+            _user("alice", 1, "Alice", "Anders", "Engineering Manager",
+                  mobile="+1 425 555 1001", app_roles=frozenset({"Reports.Read.All"})),
+            _user("bob", 2, "Bob", "Brown", "Software Engineer"),
+            _user("carol", 3, "Carol", "Chen", "Product Manager", office="Building 2/2002"),
+            _user("dave", 4, "Dave", "Diaz", "Finance Analyst", behaviour="mfa_required"),
+            _user("erin", 5, "Erin", "Evans", "Designer", behaviour="consent_required"),
+            _user("frank", 6, "Frank", "Fischer", "Support Engineer", behaviour="throttled"),
+            _user("grace", 7, "Grace", "Garcia", "Data Scientist", language="es-ES"),
+            _user("heidi", 8, "Heidi", "Huber", "Sales Lead", language="de-DE"),
+            _user("ivan", 9, "Ivan", "Ivanov", "Consultant", tenant_id=OTHER_TENANT_ID),
+        )
+    }
+)
+
+BEHAVIOUR_DESCRIPTIONS: Mapping[Behaviour, str] = MappingProxyType(
+    {
+        "normal": "OBO succeeds",
+        "mfa_required": "OBO fails: interaction_required (AADSTS50076, MFA claims challenge)",
+        "consent_required": "OBO fails: invalid_grant (AADSTS65001, consent_required)",
+        "throttled": f"OBO fails: HTTP 429, Retry-After {THROTTLE_RETRY_AFTER}",
+    }
+)
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    Subscription("e3a1c0de-0000-4000-8000-00000000c001", "Contoso Production"),
+    Subscription("e3a1c0de-0000-4000-8000-00000000c002", "Contoso Staging"),
+    Subscription("e3a1c0de-0000-4000-8000-00000000c003", "Contoso Development",
+                 quota_id="MSDN_2014-09-01"),
+    Subscription("e3a1c0de-0000-4000-8000-00000000c004", "Contoso Shared Services"),
+    Subscription("e3a1c0de-0000-4000-8000-00000000c005", "Contoso Sandbox",
+                 quota_id="FreeTrial_2014-09-01"),
+    Subscription("e3a1c0de-0000-4000-8000-00000000c101", "Fabrikam Production",
+                 tenant_id=OTHER_TENANT_ID),
+)
+
+
+def find_tenant(name: str) -> Tenant | None:
+    """Look a tenant up by GUID or verified domain, as Entra's /{tenant} path segment does."""
+    lowered = name.lower()
+    return next((t for t in TENANTS.values() if lowered in (t.id, t.domain)), None)
+
+
+def find_user(name: str, tenant_id: str | None = None) -> User | None:
+    """Look a user up by short name, UPN or object id, optionally within one tenant."""
+    lowered = name.lower()
+    for user in USERS.values():
+        if lowered in (user.username, user.upn.lower(), user.id):
+            return user if tenant_id in (None, user.tenant_id) else None
+    return None
+
+
+def find_resource(identifier: str) -> Resource | None:
+    """Look a resource up by app id or identifier URI (case and trailing slash ignored)."""
+    wanted = identifier.rstrip("/").lower()
+    for resource in RESOURCES:
+        if wanted in (uri.lower() for uri in resource.identifier_uris):
+            return resource
+    return None
+
+
+def users_in(tenant_id: str) -> list[User]:
+    return [u for u in USERS.values() if u.tenant_id == tenant_id]
+
+
+def subscriptions_in(tenant_id: str) -> list[Subscription]:
+    return [s for s in SUBSCRIPTIONS if s.tenant_id == tenant_id]
