@@ -9,7 +9,10 @@ from flask import Request
 from app.auth.tokens import MAX_TOKEN_LENGTH
 from app.errors import AuthenticationRequired, InvalidRequest
 
-_TOKEN68 = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_SEPARATOR = re.compile(r"[ \t]+")
+# WSGI servers join repeated headers with a comma, so a second Bearer credential shows here.
+_JOINED_BEARER = re.compile(r",[ \t]*bearer(?:[ \t]|$)", re.IGNORECASE)
 
 
 def bearer_token(request: Request) -> str:
@@ -35,17 +38,24 @@ def bearer_token(request: Request) -> str:
 
 
 def _parse_header(value: str) -> str:
-    scheme, _, rest = value.strip().partition(" ")
+    if _JOINED_BEARER.search(value):
+        raise InvalidRequest("the Authorization header carries more than one token")
+    # HTTP whitespace is SP and HTAB only; str.strip() and split() would also eat VT, NBSP, NEL.
+    credentials = value.strip(" \t")
+    separator = _SEPARATOR.search(credentials)
+    scheme = credentials[:separator.start()] if separator else credentials
     if scheme.lower() != "bearer":
         raise AuthenticationRequired("the Authorization scheme must be Bearer")
-    parts = rest.split()
-    if not parts:
+    token = credentials[separator.end():] if separator else ""
+    if not token:
         raise InvalidRequest("the Bearer token is empty")
-    if len(parts) > 1:
+    if _SEPARATOR.search(token):
         raise InvalidRequest("the Authorization header carries more than one token")
-    token = parts[0]
+    if separator and "\t" in separator.group():
+        # RFC 6750 section 2.1 is "Bearer" 1*SP b64token: a tab makes the header malformed.
+        raise InvalidRequest("the Bearer scheme must be followed by spaces, not tabs")
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidRequest(f"the token is longer than {MAX_TOKEN_LENGTH} characters")
-    if not _TOKEN68.match(token):
+    if not _TOKEN68.fullmatch(token):
         raise InvalidRequest("the token has characters outside the RFC 6750 token grammar")
     return token

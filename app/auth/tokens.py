@@ -13,7 +13,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import jwt
 
@@ -23,13 +23,17 @@ from app.errors import InvalidToken, ServiceUnavailable
 Claims = dict[str, Any]
 
 MAX_TOKEN_LENGTH = 16 * 1024
-_SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
-_SIGNATURE = re.compile(r"^[A-Za-z0-9_-]*$")
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_SIGNATURE = re.compile(r"[A-Za-z0-9_-]*")
 _GRAPH_AUDIENCES = {"00000003-0000-0000-c000-000000000000", "https://graph.microsoft.com",
                     "https://graph.microsoft.com/"}
 _ARM_AUDIENCES = {"https://management.azure.com", "https://management.azure.com/",
                   "https://management.core.windows.net/"}
 _TIME_CLAIMS = ("exp", "nbf", "iat")
+# 9999-12-31T23:59:59Z. No real token lives longer; huge values overflow float(exp) downstream.
+_MAX_NUMERIC_DATE = 253402300799
+# Entra's headers and claims nest two or three levels; deeper input is only an attack on parsers.
+MAX_JSON_DEPTH = 16
 
 
 class TokenValidator:
@@ -83,7 +87,9 @@ def parse_segments(token: str) -> dict[str, Any]:
         raise InvalidToken("encrypted tokens (JWE) are not accepted; send a signed JWT")
     if len(parts) != 3:
         raise InvalidToken("malformed token: a JWT has three dot-separated segments")
-    if not (_SEGMENT.match(parts[0]) and _SEGMENT.match(parts[1]) and _SIGNATURE.match(parts[2])):
+    # fullmatch: with match() and $, a trailing newline would slip through.
+    if not (_SEGMENT.fullmatch(parts[0]) and _SEGMENT.fullmatch(parts[1])
+            and _SIGNATURE.fullmatch(parts[2])):
         raise InvalidToken("malformed token: segments must be unpadded base64url")
     header = _decode_json_object(parts[0], "header")
     _decode_json_object(parts[1], "payload")
@@ -93,12 +99,36 @@ def parse_segments(token: str) -> dict[str, Any]:
 def _decode_json_object(segment: str, what: str) -> dict[str, Any]:
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys,
+                           parse_constant=_no_constant)
     except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidToken(f"malformed token: the {what} is not valid JSON") from exc
     if not isinstance(value, dict):
         raise InvalidToken(f"malformed token: the {what} is not a JSON object")
+    if _nesting_depth(value) > MAX_JSON_DEPTH:
+        # Parsed once here, the same text is parsed and printed again later (PyJWT, error
+        # descriptions); near the recursion limit one of those could fail where this did not.
+        raise InvalidToken(f"malformed token: the {what} is nested too deeply")
     return value
+
+
+def _no_constant(name: str) -> NoReturn:
+    # NaN and Infinity are not JSON (RFC 8259), only a Python extension.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _nesting_depth(value: object) -> int:
+    """How deep arrays and objects nest in ``value``, counted without recursion."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -187,6 +217,8 @@ def _check_lifetime(claims: Claims, now: float, leeway: int) -> None:
             raise InvalidToken(f"the token has no {name} claim")
         if type(value) is not int:
             raise InvalidToken(f"the {name} claim must be an integer NumericDate")
+        if not 0 <= value <= _MAX_NUMERIC_DATE:
+            raise InvalidToken(f"the {name} claim is out of range")
     if claims["exp"] <= now - leeway:
         raise InvalidToken("the token has expired")
     if claims["nbf"] > now + leeway:
@@ -205,7 +237,8 @@ def _check_version_and_kind(claims: Claims) -> None:
         if name in claims and not isinstance(claims[name], str):
             raise InvalidToken(f"the {name} claim must be a string")
     roles = claims.get("roles")
-    if roles is not None and not (isinstance(roles, list)
+    # Like scp, an explicit null is a malformed claim, not an absent one.
+    if "roles" in claims and not (isinstance(roles, list)
                                   and all(isinstance(role, str) for role in roles)):
         raise InvalidToken("the roles claim must be a list of strings")
     if "azp" not in claims:

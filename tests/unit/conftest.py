@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -14,7 +16,8 @@ from urllib.parse import parse_qs
 import jwt
 import pytest
 import responses
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -27,6 +30,7 @@ SPA_CLIENT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 CLIENT_SECRET = "unit-test-secret-value"
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 ISSUER = f"{AUTHORITY_HOST}/{TENANT_ID}/v2.0"
+OTHER_ISSUER = f"{AUTHORITY_HOST}/{OTHER_TENANT_ID}/v2.0"
 METADATA_URL = f"{AUTHORITY_HOST}/{TENANT_ID}/v2.0/.well-known/openid-configuration"
 JWKS_URL = f"{AUTHORITY_HOST}/{TENANT_ID}/discovery/v2.0/keys"
 TOKEN_URL = f"{AUTHORITY_HOST}/{TENANT_ID}/oauth2/v2.0/token"
@@ -74,8 +78,28 @@ def foreign_signer() -> Signer:
     return _new_signer("key-1")
 
 
+@pytest.fixture(scope="session")
+def attacker_signer() -> Signer:
+    """A key the attacker holds, under a kid of its own that the tenant does not publish."""
+    return _new_signer("attacker-key")
+
+
+@pytest.fixture(scope="session")
+def other_tenant_signer() -> Signer:
+    """A key to publish with another tenant's issuer (``StubServices.key_issuers``)."""
+    return _new_signer("key-other-tenant")
+
+
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def json_segment(value: Any) -> str:
+    """A token segment: bytes as they are, str as JSON text, anything else JSON-encoded."""
+    if isinstance(value, bytes):
+        return b64url(value)
+    text = value if isinstance(value, str) else json.dumps(value)
+    return b64url(text.encode("utf-8"))
 
 
 class TokenFactory:
@@ -135,6 +159,45 @@ class TokenFactory:
     def id_token(self) -> str:
         return self.build(scp=None, azp=None, azpacr=None, nonce="n-0S6_WzA2Mj")
 
+    # Hand-assembled tokens, for what PyJWT will not encode: JSON nulls and odd types in the
+    # header, duplicate members, other algorithms' signatures over the usual claims.
+
+    def header(self, *, drop: tuple[str, ...] = (), **fields: Any) -> dict[str, Any]:
+        """The header ``build`` uses, with ``fields`` set (None stays a JSON null)."""
+        header = {"alg": "RS256", "typ": "JWT", "kid": self.signer.kid, **fields}
+        return {key: value for key, value in header.items() if key not in drop}
+
+    def sign_raw(self, header: Any, payload: Any, *, signer: Signer | None = None) -> str:
+        """Header and payload exactly as given (see ``json_segment``), really RS256-signed."""
+        signer = signer or self.signer
+        signing_input = f"{json_segment(header)}.{json_segment(payload)}"
+        signature = signer.private_key.sign(signing_input.encode("ascii"), padding.PKCS1v15(),
+                                            hashes.SHA256())
+        return f"{signing_input}.{b64url(signature)}"
+
+    def exact(self, claims: dict[str, Any] | None = None, *, header: dict[str, Any] | None = None,
+              signer: Signer | None = None) -> str:
+        """RS256-signed ``claims`` (default: the usual ones) with JSON nulls kept."""
+        return self.sign_raw(header or self.header(), self.claims() if claims is None else claims,
+                             signer=signer)
+
+    def unsigned(self, header: Any, payload: Any = None, signature: str = "") -> str:
+        """Header and payload as given (default payload: the usual claims), any signature."""
+        body = self.claims() if payload is None else payload
+        return f"{json_segment(header)}.{json_segment(body)}.{signature}"
+
+    def hmac_signed(self, secret: bytes, alg: str = "HS256") -> str:
+        """Key confusion: the usual claims MAC-ed with ``secret`` (e.g. the public key)."""
+        digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+        signing_input = f"{json_segment(self.header(alg=alg))}.{json_segment(self.claims())}"
+        mac = hmac.new(secret, signing_input.encode("ascii"), digest).digest()
+        return f"{signing_input}.{b64url(mac)}"
+
+    def signed_with(self, key: Any, alg: str, **header: Any) -> str:
+        """The usual claims, really signed with ``key`` under another algorithm."""
+        return jwt.encode(self.claims(), key, algorithm=alg,
+                          headers={"kid": self.signer.kid, "typ": "JWT", **header})
+
 
 @pytest.fixture()
 def tokens(signer: Signer) -> TokenFactory:
@@ -152,6 +215,8 @@ class StubServices:
     subscriptions: list[dict[str, Any]] = field(default_factory=list)
     issued: list[dict[str, Any]] = field(default_factory=list)
     expires_in: int = 3599
+    # kid -> the issuer the JWKS publishes for that key (default ISSUER; None: no issuer).
+    key_issuers: dict[str, str | None] = field(default_factory=dict)
 
     def calls_to(self, url_prefix: str) -> int:
         return sum(1 for call in self.mock.calls if call.request.url.startswith(url_prefix))
@@ -181,7 +246,8 @@ class StubServices:
         return 200, {"Content-Type": "application/json"}, json.dumps(document)
 
     def _jwks(self, request: Any) -> tuple[int, dict[str, str], str]:
-        body = {"keys": [signer.jwk() for signer in self.signers]}
+        body = {"keys": [signer.jwk(self.key_issuers.get(signer.kid, ISSUER))
+                         for signer in self.signers]}
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
     def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
