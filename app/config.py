@@ -40,6 +40,7 @@ class Settings:
     obo_cache_max_users: int = 5000
     keys_refresh_hours: float = 24.0
     keys_min_refresh_seconds: float = 300.0
+    keys_cold_retry_seconds: float = 10.0
     clock_skew_seconds: int = 60
 
     @property
@@ -87,6 +88,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         http_connect_timeout=reader.number("HTTP_CONNECT_TIMEOUT", 3.05, low=0.1, high=60),
         http_read_timeout=reader.number("HTTP_READ_TIMEOUT", 10.0, low=0.1, high=300),
         obo_cache_max_users=int(reader.number("OBO_CACHE_MAX_USERS", 5000, low=1, high=10**7)),
+        keys_cold_retry_seconds=reader.number("KEYS_COLD_RETRY_SECONDS", 10.0, low=1, high=300),
     )
 
 

@@ -91,15 +91,25 @@ class DownstreamClient:
 
 
 def _cae_claims(response: requests.Response) -> str | None:
-    """The decoded claims of a 401 ``insufficient_claims`` challenge, if that is what it is."""
+    """The decoded claims of a 401 Bearer challenge that carries a ``claims`` parameter.
+
+    Graph says ``error="insufficient_claims"``, ARM says ``error="invalid_token"`` for the
+    same revocation; Microsoft's guidance (and the Azure SDKs) treat any 401 Bearer challenge
+    with ``claims`` as a claims challenge, so the error code is not checked.
+    """
     if response.status_code != 401:
         return None
-    params = dict(_CHALLENGE_PARAM.findall(response.headers.get("WWW-Authenticate", "")))
-    if params.get("error") != "insufficient_claims" or not params.get("claims"):
+    header = response.headers.get("WWW-Authenticate", "")
+    if header[:7].lower() != "bearer ":
+        return None
+    params = {name.lower(): value for name, value in _CHALLENGE_PARAM.findall(header)}
+    encoded = params.get("claims")
+    if not encoded:
         return None
     try:
-        claims = base64.b64decode(params["claims"] + "=" * (-len(params["claims"]) % 4))
-        json.loads(claims)
+        claims = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
+        if not isinstance(json.loads(claims), dict):
+            raise ValueError("the claims are not a JSON object")
         return claims.decode("utf-8")
     except (binascii.Error, ValueError):
         log.warning("ignoring a malformed claims challenge")

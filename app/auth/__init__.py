@@ -31,6 +31,7 @@ def init_app(app: Flask, settings: Settings) -> AuthState:
         TimeoutSession(settings.http_timeout, pool_size=2),
         refresh_seconds=settings.keys_refresh_hours * 3600,
         min_refresh_seconds=settings.keys_min_refresh_seconds,
+        cold_retry_seconds=settings.keys_cold_retry_seconds,
     )
     validator = TokenValidator(keys, settings.audiences, leeway=settings.clock_skew_seconds)
     tokens = DownstreamTokenProvider(

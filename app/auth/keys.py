@@ -26,6 +26,7 @@ from app.http import read_json_object
 log = logging.getLogger(__name__)
 
 MAX_DOCUMENT_BYTES = 512 * 1024
+# Until keys first load every request fails, so cold retries come sooner than refreshes.
 COLD_RETRY_SECONDS = 10.0
 
 
@@ -66,12 +67,14 @@ class SigningKeyCache:
         *,
         refresh_seconds: float = 24 * 3600,
         min_refresh_seconds: float = 300,
+        cold_retry_seconds: float = COLD_RETRY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._metadata_url = metadata_url
         self._session = session
         self._refresh_seconds = refresh_seconds
         self._min_refresh = min_refresh_seconds
+        self._cold_retry = cold_retry_seconds
         self._clock = clock
         self._current: KeySet | None = None
         self._lock = threading.Lock()
@@ -120,19 +123,18 @@ class SigningKeyCache:
         return current
 
     def _seconds_until_next_attempt(self) -> int:
-        # Before the first success every request fails, so cold retries come sooner.
         if self._last_attempt is None:
             return 1
-        remaining = self._last_attempt + COLD_RETRY_SECONDS - self._clock()
+        remaining = self._last_attempt + self._cold_retry - self._clock()
         return max(1, int(remaining + 0.999))
 
     def _refresh_if_allowed(self) -> None:
-        """Load keys at a cold start, retrying failures every COLD_RETRY_SECONDS."""
+        """Load keys at a cold start, retrying failures every ``cold_retry_seconds``."""
         with self._lock:  # single flight: waiters find the attempt just made and return
             now = self._clock()
             if self._current is not None:
                 return
-            if self._last_attempt is not None and now - self._last_attempt < COLD_RETRY_SECONDS:
+            if self._last_attempt is not None and now - self._last_attempt < self._cold_retry:
                 return
             self._last_attempt = now
             self._refresh_locked()

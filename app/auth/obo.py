@@ -164,7 +164,8 @@ class DownstreamTokenProvider:
                         http_client=self._session,
                         client_capabilities=CLIENT_CAPABILITIES,
                     )
-                except (requests.RequestException, ValueError) as exc:
+                except (requests.RequestException, MsalServiceError, ValueError) as exc:
+                    # MSAL raises MsalServiceError when the metadata endpoint answers 5xx/4xx.
                     log.warning("could not reach Entra ID metadata: %s", type(exc).__name__)
                     raise ServiceUnavailable(retry_after=DEFAULT_RETRY_AFTER) from exc
         return self._app

@@ -18,6 +18,7 @@ def test_defaults_follow_the_public_cloud() -> None:
     assert settings.downstream["graph"].scopes == ("https://graph.microsoft.com/.default",)
     assert settings.downstream["arm"].scopes == (
         "https://management.azure.com/user_impersonation",)
+    assert settings.keys_cold_retry_seconds == 10
     assert "unit-test-secret-value" not in repr(settings)
 
 
@@ -48,6 +49,7 @@ def test_overrides_are_read() -> None:
     ("ARM_SCOPES", "user_impersonation", "ARM_SCOPES must list scopes"),
     ("HTTP_READ_TIMEOUT", "soon", "HTTP_READ_TIMEOUT must be a number"),
     ("OBO_CACHE_MAX_USERS", "0", "OBO_CACHE_MAX_USERS must be between"),
+    ("KEYS_COLD_RETRY_SECONDS", "0.5", "KEYS_COLD_RETRY_SECONDS must be between"),
 ])
 def test_bad_settings_name_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -41,6 +41,35 @@ def test_cae_challenge_gets_one_new_exchange_and_one_retry(
     assert first_claims == {"access_token": {"xms_cc": {"values": ["cp1"]}}}
 
 
+def test_arm_claims_challenge_worded_as_invalid_token_is_a_claims_challenge(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory
+) -> None:
+    # ARM's CAE challenge: error="invalid_token" with claims, not insufficient_claims.
+    encoded = base64.b64encode(CAE_CLAIMS.encode()).decode()
+    header = {"WWW-Authenticate": 'Bearer authorization_uri="https://login.windows.net/", '
+              'error="invalid_token", error_description="User session has been revoked", '
+              f'claims="{encoded}"'}
+    stubs.graph_responses.append((401, {"error": {"code": "InvalidAuthenticationToken"}},
+                                  header))
+    response = client.get("/api/me", headers=bearer(tokens.valid()))
+    assert response.status_code == 200
+    assert stubs.token_calls == 2
+    sent_claims = json.loads(stubs.issued[1]["form"]["claims"])
+    assert sent_claims["access_token"]["nbf"] == {"essential": True, "value": "1700000000"}
+
+
+def test_401_without_claims_is_not_retried(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory
+) -> None:
+    header = {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="expired"'}
+    stubs.graph_responses.append((401, {"error": {"code": "InvalidAuthenticationToken"}},
+                                  header))
+    response = client.get("/api/me", headers=bearer(tokens.valid()))
+    assert response.status_code == 401
+    assert response.json["error"] == "downstream_error"
+    assert stubs.token_calls == 1
+
+
 def test_cae_retry_that_needs_the_user_returns_the_claims_challenge(
     client: FlaskClient, stubs: StubServices, tokens: TokenFactory
 ) -> None:

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from tests.unit.conftest import (
     ARM_URL,
     CLIENT_ID,
+    METADATA_URL,
     TOKEN_URL,
     Signer,
     StubServices,
@@ -174,6 +175,18 @@ def test_entra_unreachable_is_503(client: FlaskClient, stubs: StubServices,
     response = client.get("/api/me", headers=bearer(tokens.valid()))
     assert_error(response, 503, "temporarily_unavailable")
     assert response.headers["Retry-After"] == "5"
+
+
+@pytest.mark.parametrize("failure", [{"status": 503}, {"body": requests.ConnectionError("x")}])
+def test_entra_metadata_down_at_the_first_exchange_is_503(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory, failure: dict[str, Any]
+) -> None:
+    assert client.get("/readyz").status_code == 200  # keys loaded; MSAL not created yet
+    stubs.mock.replace(responses.GET, METADATA_URL, **failure)
+    response = client.get("/api/me", headers=bearer(tokens.valid()))
+    assert_error(response, 503, "temporarily_unavailable")
+    assert response.headers["Retry-After"] == "5"
+    assert stubs.token_calls == 0
 
 
 # --- downstream failures ------------------------------------------------------------------
