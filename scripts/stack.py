@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -50,18 +50,22 @@ class ApiServer:
     """The API under gunicorn, as production runs it."""
 
     def __init__(self, env: Mapping[str, str], *, workers: int = 1, threads: int = 4,
-                 port: int | None = None, log: IO[str] | None = None) -> None:
+                 port: int | None = None, log: IO[str] | None = None,
+                 keep_alive: bool = True) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, **env, "BIND": f"127.0.0.1:{self.port}",
                      "WEB_CONCURRENCY": str(workers), "THREADS": str(threads)}
         self._log = log
+        # On stop, gthread workers linger up to 2 s on kept-alive connections; tests that start
+        # many short-lived stacks turn keep-alive off so that each stops at once.
+        self._options = [] if keep_alive else ["--keep-alive", "0"]
         self._process: subprocess.Popen[str] | None = None
 
     def start(self, wait_ready: bool = True) -> ApiServer:
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self._process = subprocess.Popen(
-            [str(gunicorn), "--config", "gunicorn.conf.py", "wsgi:app"],
+            [str(gunicorn), "--config", "gunicorn.conf.py", *self._options, "wsgi:app"],
             cwd=ROOT, env=self._env, text=True,
             stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )
@@ -94,17 +98,27 @@ class ApiServer:
 
 
 class Stack:
-    """Emulator + API; a context manager that always cleans up."""
+    """Emulator + API; a context manager that always cleans up.
+
+    ``faults`` (each the keyword arguments of ``Emulator.add_fault``) are active before the API
+    starts, for outages at start-up; pair them with ``wait_ready=False``. Tokens passed to
+    ``get`` are appended to ``sent_tokens`` when it is given, so tests can look for them later.
+    """
 
     def __init__(self, state_dir: Path, *, workers: int = 1, api_port: int | None = None,
                  emulator_port: int = 0, extra_env: Mapping[str, str] | None = None,
-                 log: IO[str] | None = None, wait_ready: bool = True) -> None:
+                 log: IO[str] | None = None, wait_ready: bool = True,
+                 faults: Sequence[Mapping[str, Any]] = (),
+                 sent_tokens: list[str] | None = None, keep_alive: bool = True) -> None:
         self.emulator = Emulator(state_dir=state_dir, port=emulator_port)
         self._workers = workers
         self._api_port = api_port
         self._extra_env = dict(extra_env or {})
         self._log = log
         self._wait_ready = wait_ready
+        self._faults = list(faults)
+        self._sent_tokens = sent_tokens
+        self._keep_alive = keep_alive
         self.api: ApiServer | None = None
 
     @property
@@ -116,10 +130,13 @@ class Stack:
     def __enter__(self) -> Stack:
         self.emulator.start()
         try:
+            for fault in self._faults:
+                self.emulator.add_fault(**fault)
             env = {**api_environment(self.emulator.base_url, self.emulator.ca_bundle),
                    **self._extra_env}
             self.api = ApiServer(env, workers=self._workers, port=self._api_port,
-                                 log=self._log).start(self._wait_ready)
+                                 log=self._log, keep_alive=self._keep_alive
+                                 ).start(self._wait_ready)
         except BaseException:
             self.emulator.stop()
             raise
@@ -135,4 +152,6 @@ class Stack:
         headers = dict(kwargs.pop("headers", {}))
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
+            if self._sent_tokens is not None:
+                self._sent_tokens.append(token)
         return requests.get(self.api_url + path, headers=headers, timeout=30, **kwargs)
