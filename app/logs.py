@@ -12,7 +12,8 @@ import re
 
 _PATTERNS = (
     (re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*)?"), "[token]"),
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 [token]"),
+    # A credential, not prose: "Bearer scheme" in a message stays readable.
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]{16,}=*"), r"\1 [token]"),
     (re.compile(r"(?i)\b(client_secret|assertion|access_token|refresh_token|id_token|"
                 r"client_assertion|password)=[^&\s\"']+"), r"\1=[redacted]"),
     (re.compile(r"(?i)(\"(?:client_secret|assertion|access_token|refresh_token|id_token)\"\s*:\s*)"
