@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
+from app.auth.keys import KeysUnavailable, SigningKeyCache
 from app.errors import ServiceUnavailable
 
 bp = Blueprint("health", __name__)
@@ -19,7 +20,11 @@ def healthz() -> ResponseReturnValue:
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
     """Ready once the tenant's metadata and signing keys are loaded."""
-    keys = current_app.extensions["auth"].keys
-    if not keys.ready():
-        raise ServiceUnavailable("signing keys are not loaded yet", retry_after=5)
-    return jsonify(status="ready", keys=len(keys.current.keys))
+    keys: SigningKeyCache = current_app.extensions["auth"].keys
+    try:
+        issuer = keys.issuer()  # loads metadata and keys if they are not loaded yet
+    except KeysUnavailable as exc:
+        raise ServiceUnavailable("signing keys are not loaded yet",
+                                 retry_after=exc.retry_after) from exc
+    loaded = keys.current
+    return jsonify(status="ready", issuer=issuer, keys=len(loaded.keys) if loaded else 0)

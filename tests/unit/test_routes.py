@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import responses
 from flask.testing import FlaskClient
 
-from tests.unit.conftest import METADATA_URL, StubServices, TokenFactory, bearer
+from tests.unit.conftest import ISSUER, JWKS_URL, METADATA_URL, StubServices, TokenFactory, bearer
 
 
 def test_me_returns_graph_profile_with_obo_token(
@@ -110,7 +111,7 @@ def test_healthz_makes_no_outbound_call(client: FlaskClient, stubs: StubServices
 def test_readyz_loads_keys(client: FlaskClient, stubs: StubServices) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json == {"status": "ready", "keys": 1}
+    assert response.json == {"status": "ready", "issuer": ISSUER, "keys": 1}
     assert stubs.jwks_calls == 1
 
 
@@ -126,3 +127,13 @@ def test_wrong_method_is_json_405(client: FlaskClient) -> None:
     assert response.status_code == 405
     assert response.json["error"] == "method_not_allowed"
     assert "GET" in response.headers["Allow"]
+
+
+def test_readyz_is_503_with_retry_after_until_keys_load(client: FlaskClient,
+                                                         stubs: StubServices) -> None:
+    stubs.mock.replace(responses.GET, JWKS_URL, status=503)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["error"] == "temporarily_unavailable"
+    assert response.headers["Retry-After"] == "10"  # the cold-start retry interval
+    assert "WWW-Authenticate" not in response.headers
