@@ -84,6 +84,22 @@ def _system_bundle() -> str:
     return ""
 
 
+def self_signed_builder(key: rsa.RSAPrivateKey, common_name: str, backdate: dt.timedelta,
+                        validity: dt.timedelta) -> x509.CertificateBuilder:
+    """A builder for a certificate that ``key`` issues to itself; the caller adds extensions."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = _now()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - backdate)
+        .not_valid_after(now + validity)
+    )
+
+
 def _load_or_create_ca(state_dir: Path) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
     cert_path, key_path = state_dir / CA_FILE, state_dir / CA_KEY_FILE
     if cert_path.is_file() and key_path.is_file():
@@ -92,16 +108,8 @@ def _load_or_create_ca(state_dir: Path) -> tuple[x509.Certificate, rsa.RSAPrivat
         if isinstance(key, rsa.RSAPrivateKey) and not _expires_soon(cert):
             return cert, key
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Entra Emulator Local CA")])
-    now = _now()
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + CA_VALIDITY)
+        self_signed_builder(key, "Entra Emulator Local CA", dt.timedelta(minutes=5), CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_key_usage(cert_sign=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)

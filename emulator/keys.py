@@ -18,8 +18,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from emulator.certs import self_signed_builder
 from emulator.encoding import b64url
 from emulator.files import write_atomically
 
@@ -41,18 +41,8 @@ class SigningKey:
     @classmethod
     def generate(cls) -> SigningKey:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, KEY_CERT_SUBJECT)])
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + KEY_CERT_VALIDITY)
-            .sign(key, hashes.SHA256())
-        )
+        cert = self_signed_builder(key, KEY_CERT_SUBJECT, dt.timedelta(days=1),
+                                   KEY_CERT_VALIDITY).sign(key, hashes.SHA256())
         return cls(kid=_thumbprint(cert), private_key=key, certificate=cert)
 
     def public_key(self) -> rsa.RSAPublicKey:
