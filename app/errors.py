@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Any, ClassVar
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -186,8 +186,9 @@ def render(exc: ApiError) -> Response:
 
 def _handle_api_error(exc: ApiError) -> Response:
     level = logging.WARNING if exc.status >= 500 else logging.INFO
-    log.log(level, "refused %s %s: %s %s (%s)", request.method, request.path,
-            exc.status, exc.error, exc.detail)
+    # token_id is a short hash (set by require_auth), so refusals can be correlated safely.
+    log.log(level, "refused %s %s: %s %s (%s) token=%s", request.method, request.path,
+            exc.status, exc.error, exc.detail, g.get("token_id", "-"))
     return render(exc)
 
 

@@ -91,14 +91,6 @@ class SigningKeyCache:
         """The discovered issuer, loading metadata on first use."""
         return self._loaded().issuer
 
-    def ready(self) -> bool:
-        """True once keys are loaded; tries a (rate-limited) load if they are not."""
-        try:
-            self._loaded()
-        except KeysUnavailable:
-            return False
-        return True
-
     def get(self, kid: str) -> SigningKey:
         """The key named ``kid``; refreshes at most once per interval when it is unknown."""
         current = self._current

@@ -105,7 +105,7 @@ def test_a_bad_refresh_keeps_the_last_good_keys(
     with pytest.raises(UnknownSigningKey):
         cache.get("key-2")
     assert cache.get("key-1").kid == "key-1"
-    assert cache.ready()
+    assert cache.issuer() == ISSUER
 
 
 def test_cold_start_outage_is_unavailable_not_unknown(mock: responses.RequestsMock) -> None:
@@ -120,7 +120,8 @@ def test_cold_start_outage_is_unavailable_not_unknown(mock: responses.RequestsMo
         cache.get("key-1")
     assert caught.value.retry_after == 6
     assert jwks_calls(mock) == 1  # failures count toward the limit too
-    assert not cache.ready()
+    with pytest.raises(KeysUnavailable):
+        cache.issuer()
 
 
 def test_scheduled_refresh_runs_in_the_background(
