@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dotenv import load_dotenv
 from flask import Flask, Response
 
-from app import auth, downstream, errors, routes
+from app import auth, cors, downstream, errors, routes
 from app.config import load_settings
 from app.logs import configure_logging
 
@@ -28,6 +28,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     state = auth.init_app(app, settings)
     downstream.init_app(app, settings, state.tokens)
     routes.init_app(app)
+    cors.init_app(app, settings.cors_allowed_origins)
     app.after_request(_security_headers)
     return app
 

@@ -11,6 +11,8 @@ GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$")
 # A scope value as it appears in the scp claim: RFC 6749 scope-token without spaces.
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
+# A serialised browser origin (RFC 6454): what the Origin header carries, compared exactly.
+ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?$")
 
 
 class ConfigError(ValueError):
@@ -42,6 +44,7 @@ class Settings:
     keys_min_refresh_seconds: float = 300.0
     keys_cold_retry_seconds: float = 10.0
     clock_skew_seconds: int = 60
+    cors_allowed_origins: tuple[str, ...] = ()
 
     @property
     def authority(self) -> str:
@@ -89,6 +92,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         http_read_timeout=reader.number("HTTP_READ_TIMEOUT", 10.0, low=0.1, high=300),
         obo_cache_max_users=int(reader.number("OBO_CACHE_MAX_USERS", 5000, low=1, high=10**7)),
         keys_cold_retry_seconds=reader.number("KEYS_COLD_RETRY_SECONDS", 10.0, low=1, high=300),
+        cors_allowed_origins=reader.origins("CORS_ALLOWED_ORIGINS"),
     )
 
 
@@ -143,6 +147,20 @@ class _Reader:
         items = tuple(self._get(name, default).replace(",", " ").split())
         if not items or not all(item.startswith(("https://", "api://")) for item in items):
             raise ConfigError(f"{name} must list scopes such as https://host/.default")
+        return items
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        """Exact browser origins (scheme://host[:port]); ``*`` only when it stands alone."""
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return ()
+        items = tuple(item.strip() for item in raw.split(","))
+        if items == ("*",):
+            return items
+        for item in items:
+            if not ORIGIN.fullmatch(item):
+                raise ConfigError(f"{name} must list origins such as https://app.example.com "
+                                  "(scheme, host, optional port; no path), or be * alone")
         return items
 
     def scope_token(self, name: str, default: str) -> str:
