@@ -1,11 +1,25 @@
-"""gunicorn settings. Any of them can be overridden on the command line."""
+"""gunicorn settings. Any of them can be overridden on the command line.
+
+BIND, WEB_CONCURRENCY, THREADS and LOG_LEVEL come from the environment after ``.env`` is
+loaded, checked like every other setting: a malformed one stops start-up with one line.
+"""
 
 import os
+import sys
 
-bind = os.environ.get("BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+from app.config import ConfigError, load_server_settings, load_settings, read_environment
+
+try:
+    _server = load_server_settings(read_environment())
+except ConfigError as _exc:
+    # SystemExit passes through gunicorn's config loader, which prints a traceback for errors.
+    print(f"configuration error: {_exc}", file=sys.stderr)
+    sys.exit(1)
+
+bind = _server.bind
+workers = _server.workers
 worker_class = "gthread"
-threads = int(os.environ.get("THREADS", "4"))
+threads = _server.threads
 timeout = 30
 graceful_timeout = 10
 # Entra tokens with many claims can exceed gunicorn's 8 KiB default; the app refuses tokens
@@ -18,7 +32,7 @@ limit_request_line = 8190
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = _server.log_level.lower()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -43,15 +57,8 @@ logconfig_dict = {
 
 
 def on_starting(server: object) -> None:
-    """Check the configuration once in the master, so a bad setting stops start-up with one
-    line instead of workers failing to boot over and over."""
-    import sys
-
-    from dotenv import load_dotenv
-
-    from app.config import ConfigError, load_settings
-
-    load_dotenv()
+    """Check the API's configuration once in the master, so a bad setting stops start-up with
+    one line instead of workers failing to boot over and over."""
     try:
         load_settings(os.environ)
     except ConfigError as exc:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
-from dotenv import load_dotenv
 from flask import Flask, Response
 
 from app import auth, cors, downstream, errors, routes
-from app.config import load_settings
+from app.config import load_settings, read_environment
 from app.logs import configure_logging
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -17,11 +15,8 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 def create_app(env: Mapping[str, str] | None = None) -> Flask:
     """Build the API from ``env`` (default: the process environment after loading .env)."""
-    if env is None:
-        load_dotenv()
-        env = os.environ
-    settings = load_settings(env)
-    configure_logging()
+    settings = load_settings(read_environment() if env is None else env)
+    configure_logging(settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     errors.init_app(app)

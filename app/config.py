@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from dotenv import find_dotenv, load_dotenv
+
+from app.parsing import Malformed, decimal_integer, decimal_number
+
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$")
 # A scope value as it appears in the scp claim: RFC 6749 scope-token without spaces.
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
+# gunicorn's bind host: a name, an IPv4 address or a bracketed IPv6 address.
+BIND_HOST = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # A serialised browser origin (RFC 6454): what the Origin header carries, compared exactly.
 ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?$")
 
@@ -30,6 +38,9 @@ class DownstreamApi:
 
 @dataclass(frozen=True)
 class Settings:
+    """The API's settings; ``load_settings`` is the one place that builds them (and their
+    defaults)."""
+
     tenant_id: str
     client_id: str
     client_secret: str = field(repr=False)
@@ -37,14 +48,13 @@ class Settings:
     audiences: tuple[str, ...]
     api_scope: str
     downstream: Mapping[str, DownstreamApi]
-    http_connect_timeout: float = 3.05
-    http_read_timeout: float = 10.0
-    obo_cache_max_users: int = 5000
-    keys_refresh_hours: float = 24.0
-    keys_min_refresh_seconds: float = 300.0
-    keys_cold_retry_seconds: float = 10.0
-    clock_skew_seconds: int = 60
-    cors_allowed_origins: tuple[str, ...] = ()
+    http_connect_timeout: float
+    http_read_timeout: float
+    http_total_timeout: float
+    obo_cache_max_users: int
+    keys_cold_retry_seconds: float
+    log_level: str
+    cors_allowed_origins: tuple[str, ...]
 
     @property
     def authority(self) -> str:
@@ -88,12 +98,42 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         audiences=audiences,
         api_scope=reader.scope_token("API_SCOPE", "access_as_user"),
         downstream=downstream,
-        http_connect_timeout=reader.number("HTTP_CONNECT_TIMEOUT", 3.05, low=0.1, high=60),
-        http_read_timeout=reader.number("HTTP_READ_TIMEOUT", 10.0, low=0.1, high=300),
-        obo_cache_max_users=int(reader.number("OBO_CACHE_MAX_USERS", 5000, low=1, high=10**7)),
-        keys_cold_retry_seconds=reader.number("KEYS_COLD_RETRY_SECONDS", 10.0, low=1, high=300),
+        http_connect_timeout=reader.number("HTTP_CONNECT_TIMEOUT", "3.05", low=0.1, high=60),
+        http_read_timeout=reader.number("HTTP_READ_TIMEOUT", "10", low=0.1, high=300),
+        http_total_timeout=reader.number("HTTP_TOTAL_TIMEOUT", "30", low=0.1, high=600),
+        obo_cache_max_users=reader.integer("OBO_CACHE_MAX_USERS", "5000", low=1, high=10**7),
+        keys_cold_retry_seconds=reader.number("KEYS_COLD_RETRY_SECONDS", "10", low=1, high=300),
+        log_level=reader.log_level("LOG_LEVEL"),
         cors_allowed_origins=reader.origins("CORS_ALLOWED_ORIGINS"),
     )
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What gunicorn.conf.py takes from the environment."""
+
+    bind: str
+    workers: int
+    threads: int
+    log_level: str
+
+
+def load_server_settings(env: Mapping[str, str]) -> ServerSettings:
+    """Build gunicorn's settings from environment variables, or raise ConfigError."""
+    reader = _Reader(env)
+    return ServerSettings(
+        bind=reader.bind("BIND", "127.0.0.1:8000"),
+        workers=reader.integer("WEB_CONCURRENCY", "2", low=1, high=256),
+        threads=reader.integer("THREADS", "4", low=1, high=1024),
+        log_level=reader.log_level("LOG_LEVEL"),
+    )
+
+
+def read_environment() -> Mapping[str, str]:
+    """The process environment after loading ``.env`` from the working directory (or the
+    nearest parent that has one); variables already set win over the file."""
+    load_dotenv(find_dotenv(usecwd=True))
+    return os.environ
 
 
 class _Reader:
@@ -169,12 +209,37 @@ class _Reader:
             raise ConfigError(f"{name} must be a single scope value such as access_as_user")
         return value
 
-    def number(self, name: str, default: float, *, low: float, high: float) -> float:
-        raw = self._get(name, str(default))
+    def number(self, name: str, default: str, *, low: float, high: float) -> float:
+        raw = self._get(name, default)
         try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a number") from None
-        if not low <= value <= high:
-            raise ConfigError(f"{name} must be between {low:g} and {high:g}")
+            return decimal_number(raw, low=low, high=high)
+        except Malformed:
+            raise ConfigError(f"{name} must be a number from {low:g} to {high:g} "
+                              "(digits and an optional decimal point)") from None
+
+    def integer(self, name: str, default: str, *, low: int, high: int) -> int:
+        raw = self._get(name, default)
+        try:
+            return decimal_integer(raw, low=low, high=high)
+        except Malformed:
+            raise ConfigError(f"{name} must be a whole number from {low} to {high}") from None
+
+    def log_level(self, name: str) -> str:
+        value = self._get(name, "INFO").upper()
+        if value not in LOG_LEVELS:
+            raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}")
+        return value
+
+    def bind(self, name: str, default: str) -> str:
+        value = self._get(name, default)
+        if value.startswith("unix:") and len(value) > len("unix:"):
+            return value
+        host, _, port = value.rpartition(":")
+        try:
+            if not BIND_HOST.fullmatch(host):
+                raise Malformed(host)
+            decimal_integer(port, low=0, high=65535, max_length=5)
+        except Malformed:
+            raise ConfigError(f"{name} must be HOST:PORT (such as 127.0.0.1:8000 or "
+                              "[::1]:8000) or unix:PATH") from None
         return value

@@ -1,9 +1,10 @@
 """Calls to downstream APIs (Graph, ARM) with the caller's delegated token.
 
-Downstream APIs are configuration (base URL + scopes); this module only knows HTTP. It handles
-Continuous Access Evaluation: a 401 carrying a claims challenge gets one fresh token exchange
-with those claims and one retry, and if Entra then needs the user, the challenge goes back to
-the client.
+Downstream APIs are configuration (base URL + scopes); this module only knows HTTP. A 401 gets
+one new token and one retry: a 401 carrying a claims challenge (Continuous Access Evaluation)
+gets a token exchanged with those claims, and if Entra then needs the user, the challenge goes
+back to the client; a 401 without one gets a fresh exchange in place of the cached token. A
+second 401 is the downstream API's problem, not the client's: 502.
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from urllib.parse import urlsplit
 
 import requests
 from flask import Flask, current_app
-from urllib3.exceptions import ReadTimeoutError
 
-from app.auth import current_caller
+from app.auth import Caller
 from app.auth.obo import DownstreamTokenProvider
 from app.config import DownstreamApi, Settings
 from app.errors import BadGateway, DownstreamError, DownstreamThrottled, GatewayTimeout
-from app.http import BodyTooLarge, TimeoutSession, parse_retry_after, read_body
+from app.http import BodyTooLarge, TimeoutSession, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ _CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)="([^"]*)"')
 
 
 class DownstreamClient:
-    """GETs JSON from a configured downstream API on behalf of the current caller."""
+    """GETs JSON from a configured downstream API on behalf of a caller."""
 
     def __init__(self, apis: Mapping[str, DownstreamApi], tokens: DownstreamTokenProvider,
                  session: requests.Session) -> None:
@@ -43,47 +43,56 @@ class DownstreamClient:
         self._tokens = tokens
         self._session = session
 
-    def get(self, api_name: str, path: str, params: Mapping[str, str] | None = None
-            ) -> dict[str, Any]:
+    def get(self, caller: Caller, api_name: str, path: str,
+            params: Mapping[str, str] | None = None) -> dict[str, Any]:
         """One JSON object from ``{base_url}{path}``."""
         api = self._apis[api_name]
-        return self._get_url(api, f"{api.base_url}{path}", params)
+        return self._get_url(caller, api, f"{api.base_url}{path}", params)
 
-    def get_all(self, api_name: str, path: str, params: Mapping[str, str] | None = None,
-                link: str = "nextLink") -> dict[str, Any]:
+    def get_all(self, caller: Caller, api_name: str, path: str,
+                params: Mapping[str, str] | None = None, link: str = "nextLink"
+                ) -> dict[str, Any]:
         """All items of a paged collection, following ``link`` on the same host, bounded."""
         api = self._apis[api_name]
-        page = self._get_url(api, f"{api.base_url}{path}", params)
-        items = list(page.get("value") or [])
+        page = self._get_url(caller, api, f"{api.base_url}{path}", params)
+        items = _items(api, page)
         for _ in range(MAX_PAGES - 1):
             next_url = page.get(link)
             if not next_url:
                 return {"value": items}
-            page = self._get_url(api, _same_origin(api, next_url), None)
-            items.extend(page.get("value") or [])
+            page = self._get_url(caller, api, _same_origin(api, next_url), None)
+            items.extend(_items(api, page))
         log.warning("stopped following %s after %d pages", link, MAX_PAGES)
         return {"value": items, "truncated": True}
 
-    def _get_url(self, api: DownstreamApi, url: str, params: Mapping[str, str] | None
-                 ) -> dict[str, Any]:
-        caller = current_caller()
+    def _get_url(self, caller: Caller, api: DownstreamApi, url: str,
+                 params: Mapping[str, str] | None) -> dict[str, Any]:
         token = self._tokens.acquire(api, caller.token, caller.expires_at)
         response = self._send(api, url, params, token)
+        if response.status_code == 401:
+            token = self._token_after_401(caller, api, response)
+            response = self._send(api, url, params, token)
+        return _json_or_raise(api, response)
+
+    def _token_after_401(self, caller: Caller, api: DownstreamApi,
+                         response: requests.Response) -> str:
+        """One new token: exchanged with the claims of a CAE challenge, else afresh."""
         claims = _cae_claims(response)
         if claims is not None:
-            response.close()
             log.info("%s sent a claims challenge; exchanging again with the claims", api.name)
-            token = self._tokens.acquire(api, caller.token, caller.expires_at,
-                                         claims_challenge=claims)
-            response = self._send(api, url, params, token)
-        with response:
-            return _json_or_raise(api, response)
+            return self._tokens.acquire(api, caller.token, caller.expires_at,
+                                        claims_challenge=claims)
+        log.info("%s refused the cached token; exchanging again", api.name)
+        return self._tokens.reacquire(api, caller.token, caller.expires_at)
 
     def _send(self, api: DownstreamApi, url: str, params: Mapping[str, str] | None,
               token: str) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         try:
-            return self._session.get(url, params=params, headers=headers, stream=True)
+            return self._session.get(url, params=params, headers=headers)
+        except BodyTooLarge as exc:
+            raise BadGateway(
+                f"{api.name} answered with a body over {MAX_BODY_BYTES} bytes") from exc
         except requests.Timeout as exc:
             raise GatewayTimeout(f"{api.name} did not answer in time") from exc
         except requests.RequestException as exc:
@@ -124,39 +133,39 @@ def _json_or_raise(api: DownstreamApi, response: requests.Response) -> dict[str,
             retry_after=parse_retry_after(response.headers.get("Retry-After"), 5))
     if status >= 500:
         raise BadGateway(f"{api.name} answered HTTP {status}")
-    body = _read(api, response)
+    if status == 401:
+        # After a new token: the client's own token is fine, so a 401 here would mislead it.
+        raise BadGateway(f"{api.name} refused a newly acquired token (HTTP 401)",
+                         extra={"downstream": {"status": status,
+                                               "error": _error_object(response.content)}})
     if status >= 400:
-        error = _error_object(body)
+        error = _error_object(response.content)
         raise DownstreamError(
             status, f"{api.name} answered HTTP {status}: {error.get('code', 'error')}: "
             f"{error.get('message', '')}", downstream={"status": status, "error": error})
     try:
-        data = json.loads(body)
-    except ValueError:
+        data = json.loads(response.content)
+    except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         raise BadGateway(f"{api.name} answered with a body that is not a JSON object")
     return data
 
 
-def _read(api: DownstreamApi, response: requests.Response) -> bytes:
-    try:
-        return read_body(response, MAX_BODY_BYTES)
-    except BodyTooLarge as exc:
-        raise BadGateway(f"{api.name} answered with a body over {MAX_BODY_BYTES} bytes") from exc
-    except requests.ConnectionError as exc:
-        if exc.args and isinstance(exc.args[0], ReadTimeoutError):
-            raise GatewayTimeout(f"{api.name} did not answer in time") from exc
-        raise BadGateway(f"{api.name} dropped the connection") from exc
-    except requests.RequestException as exc:
-        raise BadGateway(f"{api.name} dropped the connection") from exc
+def _items(api: DownstreamApi, page: dict[str, Any]) -> list[Any]:
+    value = page.get("value")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadGateway(f"{api.name} answered with a collection whose value is not a list")
+    return value
 
 
 def _error_object(body: bytes) -> dict[str, Any]:
     """The ``error`` object of a Graph/ARM error body, or a stand-in for anything else."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"code": "non_json_error", "message": "the downstream error body is not JSON"}
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
@@ -165,8 +174,10 @@ def _error_object(body: bytes) -> dict[str, Any]:
             if isinstance(data, dict) else ""}
 
 
-def _same_origin(api: DownstreamApi, url: str) -> str:
+def _same_origin(api: DownstreamApi, url: object) -> str:
     """Refuse to send the user's token to a host other than the API's own."""
+    if not isinstance(url, str):
+        raise BadGateway(f"{api.name} returned a next link that is not a string")
     base, link = urlsplit(api.base_url), urlsplit(url)
     if (link.scheme, link.netloc) != (base.scheme, base.netloc):
         raise BadGateway(f"{api.name} returned a next link to another host")
@@ -174,7 +185,8 @@ def _same_origin(api: DownstreamApi, url: str) -> str:
 
 
 def init_app(app: Flask, settings: Settings, tokens: DownstreamTokenProvider) -> None:
-    session = TimeoutSession(settings.http_timeout)
+    session = TimeoutSession(settings.http_timeout, total=settings.http_total_timeout,
+                             max_body=MAX_BODY_BYTES)
     app.extensions["downstream"] = DownstreamClient(settings.downstream, tokens, session)
 
 

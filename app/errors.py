@@ -124,10 +124,25 @@ class ClaimsChallenge(ApiError):
 
 
 class InteractionRequired(ApiError):
+    """Entra needs the user at an interactive sign-in, without a claims challenge to pass on.
+
+    The challenge is RFC 9470's ``insufficient_user_authentication``, not ``invalid_token``:
+    the token is valid, and a client that answers invalid_token by acquiring a new token
+    silently would get the same answer again, in a loop.
+    """
+
     status = 401
     error = "interaction_required"
     description = "the user must sign in again interactively"
-    challenge = "invalid_token"
+    challenge = "insufficient_user_authentication"
+
+
+class AccessDenied(ApiError):
+    """Entra refuses the user access (suberror message_only); signing in again does not help."""
+
+    status = 403
+    error = "access_denied"
+    description = "Entra ID denied the user access to the downstream API"
 
 
 class ConsentRequired(ApiError):
@@ -200,6 +215,8 @@ def _handle_http_exception(exc: HTTPException) -> Response:
     response.status_code = status
     if status == 405 and exc.response is None:
         response.headers["Allow"] = ", ".join(getattr(exc, "valid_methods", None) or [])
+    if status == 401:  # RFC 9110 section 15.5.2: a 401 carries a challenge
+        response.headers["WWW-Authenticate"] = f'Bearer realm="{current_app.config["AUTH_REALM"]}"'
     return response
 
 

@@ -7,7 +7,6 @@ library or an exception message might carry (a JWT, a Bearer header, a form-enco
 from __future__ import annotations
 
 import logging
-import os
 import re
 
 _PATTERNS = (
@@ -28,6 +27,11 @@ def redact(text: str) -> str:
     return text
 
 
+def describe_exception(exc: BaseException, limit: int = 500) -> str:
+    """``Class: message`` of an exception, redacted and bounded, for a log line."""
+    return f"{type(exc).__name__}: {redact(str(exc))[:limit]}"
+
+
 class RedactingFilter(logging.Filter):
     """Rewrites each record's message (and traceback) with ``redact``."""
 
@@ -42,14 +46,15 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging() -> None:
-    """Give the root logger a redacting handler (gunicorn's own handlers get one in its config)."""
+def configure_logging(level: str) -> None:
+    """Set the root logger's ``level`` (LOG_LEVEL) and give it a redacting handler
+    (gunicorn's own handlers get one in its config)."""
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    root.setLevel(level)
     for existing in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in existing.filters):
             existing.addFilter(RedactingFilter())

@@ -6,15 +6,16 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from app.auth.decorators import current_caller, current_claims, require_auth
-from app.auth.keys import SigningKeyCache
+from app.auth.decorators import Caller, current_caller, current_claims, require_auth
+from app.auth.keys import MAX_DOCUMENT_BYTES, SigningKeyCache
 from app.auth.obo import DownstreamTokenProvider
 from app.auth.token_cache import PartitionedTokenCache
 from app.auth.tokens import TokenValidator
 from app.config import Settings
 from app.http import TimeoutSession
 
-__all__ = ["AuthState", "current_caller", "current_claims", "init_app", "require_auth"]
+__all__ = ["AuthState", "Caller", "current_caller", "current_claims", "init_app",
+           "require_auth"]
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,11 @@ class AuthState:
 
 def init_app(app: Flask, settings: Settings) -> AuthState:
     """Build the per-process auth parts and register them on ``app``."""
-    keys = SigningKeyCache(
-        settings.metadata_url,
-        TimeoutSession(settings.http_timeout, pool_size=2),
-        refresh_seconds=settings.keys_refresh_hours * 3600,
-        min_refresh_seconds=settings.keys_min_refresh_seconds,
-        cold_retry_seconds=settings.keys_cold_retry_seconds,
-    )
-    validator = TokenValidator(keys, settings.audiences, leeway=settings.clock_skew_seconds)
+    session = TimeoutSession(settings.http_timeout, total=settings.http_total_timeout,
+                             max_body=MAX_DOCUMENT_BYTES, pool_size=2)
+    keys = SigningKeyCache(settings.metadata_url, session,
+                           cold_retry_seconds=settings.keys_cold_retry_seconds)
+    validator = TokenValidator(keys, settings.audiences)
     tokens = DownstreamTokenProvider(
         settings, PartitionedTokenCache(max_users=settings.obo_cache_max_users)
     )

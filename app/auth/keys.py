@@ -20,14 +20,22 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from app.http import read_json_object
+from app.http import json_object
+from app.logs import describe_exception
 
 log = logging.getLogger(__name__)
 
 MAX_DOCUMENT_BYTES = 512 * 1024
+# Scheduled refresh: Entra rolls keys over with weeks of notice; a day keeps up with that.
+REFRESH_SECONDS = 24 * 3600.0
+# Refreshes for an unknown kid, at most one per this interval (failures included).
+MIN_REFRESH_SECONDS = 300.0
 # Until keys first load every request fails, so cold retries come sooner than refreshes.
 COLD_RETRY_SECONDS = 10.0
+# RFC 7518 section 3.3: RS256 keys MUST be 2048 bits or larger.
+MIN_RSA_KEY_BITS = 2048
 
 
 class KeysUnavailable(Exception):
@@ -65,8 +73,8 @@ class SigningKeyCache:
         metadata_url: str,
         session: requests.Session,
         *,
-        refresh_seconds: float = 24 * 3600,
-        min_refresh_seconds: float = 300,
+        refresh_seconds: float = REFRESH_SECONDS,
+        min_refresh_seconds: float = MIN_REFRESH_SECONDS,
         cold_retry_seconds: float = COLD_RETRY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -166,7 +174,7 @@ class SigningKeyCache:
         except (requests.RequestException, ValueError) as exc:
             # Keep the last good keys; try the schedule again after the short interval.
             log.warning("signing key refresh failed, keeping %s: %s",
-                        "previous keys" if self._current else "no keys", exc)
+                        "previous keys" if self._current else "no keys", describe_exception(exc))
             self._next_scheduled = self._clock() + self._min_refresh
             return
         self._current = keyset
@@ -181,10 +189,10 @@ class SigningKeyCache:
         return KeySet(issuer=issuer, jwks_uri=jwks_uri, keys=keys, fetched_at=self._clock())
 
     def _get_json(self, url: str) -> dict[str, Any]:
-        with self._session.get(url, stream=True) as response:
-            if response.status_code != 200:
-                raise ValueError(f"{url} answered HTTP {response.status_code}")
-            return read_json_object(response, MAX_DOCUMENT_BYTES)
+        response = self._session.get(url)  # a TimeoutSession: the body is read, bounded
+        if response.status_code != 200:
+            raise ValueError(f"{url} answered HTTP {response.status_code}")
+        return json_object(response)
 
 
 def _parse_metadata(document: dict[str, Any]) -> tuple[str, str]:
@@ -221,6 +229,12 @@ def _parse_signing_key(entry: object) -> SigningKey | None:
     try:
         parsed = jwt.PyJWK(entry, algorithm="RS256")
     except jwt.PyJWTError:
+        return None
+    if not isinstance(parsed.key, RSAPublicKey):
+        return None  # a private key published by mistake: not a key to verify with
+    if parsed.key.key_size < MIN_RSA_KEY_BITS:
+        log.warning("ignoring signing key %r: RSA key of %d bits, under the %d RFC 7518 requires",
+                    entry["kid"][:64], parsed.key.key_size, MIN_RSA_KEY_BITS)
         return None
     return SigningKey(
         kid=entry["kid"], key=parsed.key, issuer=issuer if isinstance(issuer, str) else None

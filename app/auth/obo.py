@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import msal
@@ -22,6 +24,7 @@ from msal.exceptions import MsalServiceError
 from app.auth.token_cache import PartitionedTokenCache
 from app.config import DownstreamApi, Settings
 from app.errors import (
+    AccessDenied,
     ApiError,
     BadGateway,
     ClaimsChallenge,
@@ -32,10 +35,13 @@ from app.errors import (
     ServiceUnavailable,
 )
 from app.http import TimeoutSession, parse_retry_after
+from app.logs import describe_exception
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_AFTER = 5  # MSAL's own throttle time for confidential clients without Retry-After
+# Token responses and OpenID metadata are a few KiB; anything near this is not Entra.
+MAX_ENTRA_BODY_BYTES = 1024 * 1024
 # The client capability "cp1" tells Entra this API handles CAE claims challenges from
 # downstream APIs (see app.downstream), so Entra may issue long-lived, revocable tokens.
 CLIENT_CAPABILITIES = ["cp1"]
@@ -76,7 +82,8 @@ class DownstreamTokenProvider:
     def __init__(self, settings: Settings, cache: PartitionedTokenCache) -> None:
         self._settings = settings
         self._cache = cache
-        self._session = TimeoutSession(settings.http_timeout)
+        self._session = TimeoutSession(settings.http_timeout, total=settings.http_total_timeout,
+                                       max_body=MAX_ENTRA_BODY_BYTES)
         self._session.hooks["response"].append(_record_failure)
         self._backoff = EntraBackoff()
         self._app: Any = None
@@ -87,13 +94,20 @@ class DownstreamTokenProvider:
         claims_challenge: str | None = None,
     ) -> str:
         """An access token for ``api``; ``claims_challenge`` forces a fresh exchange."""
-        key = hashlib.sha256(assertion.encode("ascii")).hexdigest()
-        with self._cache.partition(key, expires_at):
+        with self._cache.partition(_partition_key(assertion), expires_at):
             if claims_challenge is None:
                 token = self._from_cache(api)
                 if token is not None:
                     return token
             return self._exchange(api, assertion, claims_challenge)
+
+    def reacquire(self, api: DownstreamApi, assertion: str, expires_at: float) -> str:
+        """A new token for ``api`` after it refused the cached one: that token is dropped
+        from the caller's partition (their other APIs' tokens stay) and the incoming token
+        is exchanged again."""
+        with self._cache.partition(_partition_key(assertion), expires_at):
+            self._cache.remove_access_tokens(api.scopes)
+            return self._exchange(api, assertion, None)
 
     def _from_cache(self, api: DownstreamApi) -> str | None:
         app = self._client()
@@ -126,7 +140,7 @@ class DownstreamTokenProvider:
         try:
             result = call()
         except (requests.RequestException, MsalServiceError, ValueError) as exc:
-            log.warning("token request for %s failed: %s", api.name, type(exc).__name__)
+            log.warning("token request for %s failed: %s", api.name, describe_exception(exc))
             self._raise_unavailable(api)
             raise ServiceUnavailable(retry_after=DEFAULT_RETRY_AFTER) from exc
         if isinstance(result, dict) and "error" in result:
@@ -166,31 +180,96 @@ class DownstreamTokenProvider:
                     )
                 except (requests.RequestException, MsalServiceError, ValueError) as exc:
                     # MSAL raises MsalServiceError when the metadata endpoint answers 5xx/4xx.
-                    log.warning("could not reach Entra ID metadata: %s", type(exc).__name__)
+                    log.warning("could not reach Entra ID metadata: %s",
+                                describe_exception(exc))
                     raise ServiceUnavailable(retry_after=DEFAULT_RETRY_AFTER) from exc
         return self._app
 
 
+def _partition_key(assertion: str) -> str:
+    """The caller's token cache partition: a hash of their incoming token, as MSAL.NET keys OBO."""
+    return hashlib.sha256(assertion.encode("ascii")).hexdigest()
+
+
+# Entra's suberror for an invalid_grant or interaction_required answer says what the user can
+# do (MSAL's InvalidGrantClassification). These three need the user at an interactive sign-in.
+_INTERACTIVE_SUBERRORS = {"basic_action", "additional_action", "user_password_expired"}
+_INTERACTION_HINTS = {
+    "basic_action": "the user must sign in again interactively to satisfy a policy "
+                    "(e.g. multi-factor authentication)",
+    "additional_action": "the user must complete an action outside sign-in (e.g. register "
+                         "a second factor); an interactive sign-in shows what",
+    "user_password_expired": "the user's password has expired; an interactive sign-in "
+                             "lets them change it",
+}
+
+
+@dataclass(frozen=True)
+class EntraRefusal:
+    """The parts of a token-endpoint error answer the contract depends on, strictly typed."""
+
+    error: str
+    suberror: str
+    codes: tuple[int, ...]
+    claims: str
+    description: str
+    correlation_id: str
+
+    @classmethod
+    def parse(cls, result: dict[str, Any]) -> EntraRefusal:
+        codes = result.get("error_codes")
+        claims = result.get("claims")
+        return cls(
+            error=str(result.get("error", "")),
+            suberror=str(result.get("suberror") or ""),
+            codes=tuple(item for item in codes if type(item) is int)
+            if isinstance(codes, list) else (),
+            claims=claims if isinstance(claims, str) else "",
+            description=str(result.get("error_description") or ""),
+            correlation_id=str(result.get("correlation_id", "-"))[:64],
+        )
+
+    @property
+    def code(self) -> str:
+        """``AADSTS<n>`` when Entra sent an error code, else the OAuth error."""
+        return f"AADSTS{self.codes[0]}" if self.codes else self.error
+
+
 def translate_error(result: dict[str, Any], api: DownstreamApi) -> ApiError:
     """Map an Entra error response to the API's error contract."""
-    error = str(result.get("error", ""))
-    codes = result.get("error_codes") or []
-    code = f"AADSTS{codes[0]}" if codes else error
-    log.info("Entra ID refused the %s exchange: %s %s suberror=%s",
-             api.name, error, code, result.get("suberror"))
-    if error == "interaction_required" or result.get("claims"):
-        claims = result.get("claims")
-        if isinstance(claims, str) and claims:
-            return ClaimsChallenge(
-                f"{code}: the user must satisfy a Conditional Access policy (e.g. MFA); "
-                "acquire a new token with the claims in this challenge", claims=claims)
-        return InteractionRequired(f"{code}: the user must sign in again interactively")
-    if 65001 in codes or result.get("suberror") == "consent_required":
+    refusal = EntraRefusal.parse(result)
+    log.info("Entra ID refused the %s exchange: %s %s suberror=%s correlation_id=%s", api.name,
+             refusal.error, refusal.code, refusal.suberror or "-", refusal.correlation_id)
+    return _user_must_act(refusal, api) or _exchange_refused(refusal)
+
+
+def _user_must_act(refusal: EntraRefusal, api: DownstreamApi) -> ApiError | None:
+    """Claims first (whatever the error says, a claims challenge is what the user must answer),
+    then consent, then Entra's suberror classification."""
+    code = refusal.code
+    if refusal.claims:
+        return ClaimsChallenge(
+            f"{code}: the user must satisfy a Conditional Access policy (e.g. MFA); "
+            "acquire a new token with the claims in this challenge", claims=refusal.claims)
+    if 65001 in refusal.codes or refusal.suberror == "consent_required":
         return ConsentRequired(
             f"{code}: consent is missing for this API to call {api.name} on the user's behalf; "
             "an administrator can grant admin consent to the API's delegated permissions, or add "
             "the frontend to the API's knownClientApplications and request its .default scope")
-    if 500133 in codes:
+    if refusal.suberror == "message_only":
+        return AccessDenied(_entra_message(refusal))
+    if refusal.error in ("interaction_required", "user_password_expired") or (
+            refusal.error == "invalid_grant" and refusal.suberror in _INTERACTIVE_SUBERRORS):
+        hint = _INTERACTION_HINTS.get(refusal.suberror or refusal.error,
+                                      "the user must sign in again interactively")
+        return InteractionRequired(f"{code}: {hint}")
+    return None
+
+
+def _exchange_refused(refusal: EntraRefusal) -> ApiError:
+    """Refusals of the exchange itself: the incoming token, this API's credential, Entra."""
+    code, error = refusal.code, refusal.error
+    if 500133 in refusal.codes:
         return InvalidToken(f"{code}: the token expired before it could be exchanged; "
                             "acquire a new one")
     if error == "invalid_client" or error == "unauthorized_client":
@@ -201,3 +280,11 @@ def translate_error(result: dict[str, Any], api: DownstreamApi) -> ApiError:
     if error == "invalid_grant":
         return InvalidToken(f"{code}: Entra ID refused to exchange the token")
     return BadGateway(f"Entra ID refused the token exchange ({code})")
+
+
+def _entra_message(refusal: EntraRefusal) -> str:
+    """Entra's own description, without the trace lines it appends, led by its AADSTS code."""
+    text = re.split(r"[\r\n]| Trace ID:", refusal.description, maxsplit=1)[0].strip()
+    if not text:
+        return f"{refusal.code}: Entra ID denied access"
+    return text if text.startswith(refusal.code) else f"{refusal.code}: {text}"

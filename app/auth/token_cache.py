@@ -69,6 +69,14 @@ class PartitionedTokenCache(msal.TokenCache):  # type: ignore[misc]
         finally:
             self._current.reset(token)
 
+    def remove_access_tokens(self, scopes: tuple[str, ...]) -> int:
+        """Remove the current partition's access tokens for ``scopes``; the refresh token,
+        the account and other APIs' tokens stay. Returns how many were removed."""
+        found = list(self.search(self.CredentialType.ACCESS_TOKEN, target=list(scopes)))
+        for entry in found:
+            self.remove_at(entry)
+        return len(found)
+
     def _checkout(self, key: str, expires_at: float) -> dict[str, Any]:
         now = self._clock()
         with self._partitions_lock:

@@ -23,6 +23,8 @@ from app.errors import InvalidToken, ServiceUnavailable
 Claims = dict[str, Any]
 
 MAX_TOKEN_LENGTH = 16 * 1024
+# Leeway for exp, nbf and iat: clocks of Entra and this host may disagree by this much.
+CLOCK_SKEW_SECONDS = 60
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _SIGNATURE = re.compile(r"[A-Za-z0-9_-]*")
 _GRAPH_AUDIENCES = {"00000003-0000-0000-c000-000000000000", "https://graph.microsoft.com",
@@ -44,7 +46,7 @@ class TokenValidator:
         keys: SigningKeyCache,
         audiences: tuple[str, ...],
         *,
-        leeway: int = 60,
+        leeway: int = CLOCK_SKEW_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = keys

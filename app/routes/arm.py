@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from app.auth import require_auth
+from app.auth import current_caller, require_auth
 from app.downstream import downstream
 
 bp = Blueprint("arm", __name__, url_prefix="/api")
@@ -18,4 +18,4 @@ SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 def subscriptions() -> ResponseReturnValue:
     """Every subscription the caller can see, all pages joined."""
     return jsonify(downstream().get_all(
-        "arm", "/subscriptions", {"api-version": SUBSCRIPTIONS_API_VERSION}))
+        current_caller(), "arm", "/subscriptions", {"api-version": SUBSCRIPTIONS_API_VERSION}))

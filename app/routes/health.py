@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from app.auth.keys import KeysUnavailable, SigningKeyCache
-from app.errors import ServiceUnavailable
+from app.errors import ServiceUnavailable, render
 
 bp = Blueprint("health", __name__)
 
@@ -24,7 +24,9 @@ def readyz() -> ResponseReturnValue:
     try:
         issuer = keys.issuer()  # loads metadata and keys if they are not loaded yet
     except KeysUnavailable as exc:
-        raise ServiceUnavailable("signing keys are not loaded yet",
-                                 retry_after=exc.retry_after) from exc
+        # Rendered here, not raised: a probe polls, and the key cache already logs each failed
+        # load attempt; a warning per poll would bury it.
+        return render(ServiceUnavailable("signing keys are not loaded yet",
+                                         retry_after=exc.retry_after))
     loaded = keys.current
     return jsonify(status="ready", issuer=issuer, keys=len(loaded.keys) if loaded else 0)

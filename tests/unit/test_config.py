@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app import create_app
-from app.config import ConfigError, load_settings
-from tests.unit.conftest import BASE_ENV, CLIENT_ID, TENANT_ID
+from app.config import (
+    ConfigError,
+    ServerSettings,
+    load_server_settings,
+    load_settings,
+    read_environment,
+)
+from tests.support.stubs import BASE_ENV
+from tests.support.tokens import CLIENT_ID, TENANT_ID
 
 
 def test_defaults_follow_the_public_cloud() -> None:
@@ -47,9 +56,12 @@ def test_overrides_are_read() -> None:
     ("API_SCOPE", "two scopes", "API_SCOPE must be a single scope"),
     ("GRAPH_URL", "ftp://graph", "GRAPH_URL must be an https URL"),
     ("ARM_SCOPES", "user_impersonation", "ARM_SCOPES must list scopes"),
-    ("HTTP_READ_TIMEOUT", "soon", "HTTP_READ_TIMEOUT must be a number"),
-    ("OBO_CACHE_MAX_USERS", "0", "OBO_CACHE_MAX_USERS must be between"),
-    ("KEYS_COLD_RETRY_SECONDS", "0.5", "KEYS_COLD_RETRY_SECONDS must be between"),
+    ("HTTP_READ_TIMEOUT", "soon", "HTTP_READ_TIMEOUT must be a number from 0.1 to 300"),
+    ("HTTP_TOTAL_TIMEOUT", "0", "HTTP_TOTAL_TIMEOUT must be a number from 0.1 to 600"),
+    ("OBO_CACHE_MAX_USERS", "0", "OBO_CACHE_MAX_USERS must be a whole number from 1"),
+    ("OBO_CACHE_MAX_USERS", "5000.5", "OBO_CACHE_MAX_USERS must be a whole number"),
+    ("KEYS_COLD_RETRY_SECONDS", "0.5", "KEYS_COLD_RETRY_SECONDS must be a number from 1 to 300"),
+    ("LOG_LEVEL", "verbose", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
 ])
 def test_bad_settings_name_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -66,3 +78,64 @@ def test_factory_refuses_to_start_without_a_secret() -> None:
     env = {key: value for key, value in BASE_ENV.items() if key != "AZURE_CLIENT_SECRET"}
     with pytest.raises(ConfigError, match="AZURE_CLIENT_SECRET is required"):
         create_app(env)
+
+
+@pytest.mark.parametrize("value", ["١٠", "1e3", "nan", "inf", "-inf", "Infinity", "+5", "5.",
+                                   ".5", "0x10", "5,0", "٣.٠٥"])
+def test_numbers_are_ascii_digits_with_an_optional_point(value: str) -> None:
+    for name in ("HTTP_CONNECT_TIMEOUT", "HTTP_READ_TIMEOUT", "HTTP_TOTAL_TIMEOUT",
+                 "KEYS_COLD_RETRY_SECONDS", "OBO_CACHE_MAX_USERS"):
+        with pytest.raises(ConfigError) as caught:
+            load_settings({**BASE_ENV, name: value})
+        assert str(caught.value).startswith(f"{name} must be a ")
+
+
+def test_timeouts_and_log_level_are_read() -> None:
+    settings = load_settings({**BASE_ENV, "HTTP_CONNECT_TIMEOUT": "1.5", "HTTP_READ_TIMEOUT": "7",
+                              "HTTP_TOTAL_TIMEOUT": "12.5", "LOG_LEVEL": "debug"})
+    assert settings.http_timeout == (1.5, 7.0)
+    assert settings.http_total_timeout == 12.5
+    assert settings.log_level == "DEBUG"
+    defaults = load_settings(BASE_ENV)
+    assert (defaults.http_timeout, defaults.http_total_timeout) == ((3.05, 10.0), 30.0)
+    assert (defaults.log_level, defaults.obo_cache_max_users) == ("INFO", 5000)
+
+
+def test_server_settings_defaults_and_overrides() -> None:
+    assert load_server_settings({}) == ServerSettings("127.0.0.1:8000", 2, 4, "INFO")
+    assert load_server_settings({"BIND": "[::1]:9000", "WEB_CONCURRENCY": "3", "THREADS": "8",
+                                 "LOG_LEVEL": "warning"}) == ServerSettings(
+        "[::1]:9000", 3, 8, "WARNING")
+    assert load_server_settings({"BIND": "unix:/run/api.sock"}).bind == "unix:/run/api.sock"
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a whole number from 1 to 256"),
+    ("WEB_CONCURRENCY", "٢", "WEB_CONCURRENCY must be a whole number"),
+    ("THREADS", "0", "THREADS must be a whole number from 1 to 1024"),
+    ("LOG_LEVEL", "verbose", "LOG_LEVEL must be one of"),
+    ("BIND", "127.0.0.1:http", "BIND must be HOST:PORT"),
+    ("BIND", "127.0.0.1:70000", "BIND must be HOST:PORT"),
+    ("BIND", "bad host:80", "BIND must be HOST:PORT"),
+])
+def test_bad_server_settings_name_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_server_settings({name: value})
+    assert str(caught.value).startswith(message)
+
+
+def test_the_dotenv_file_of_the_working_directory_is_read(
+    tmp_cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_cwd / ".env").write_text("THREADS=6\nWEB_CONCURRENCY=5\n")
+    isolate_environment(monkeypatch, "THREADS", "WEB_CONCURRENCY")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")  # the environment wins over the file
+    env = read_environment()
+    assert (env["THREADS"], env["WEB_CONCURRENCY"]) == ("6", "3")
+
+
+def isolate_environment(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Unset ``names`` for the test and restore them after it, even if a .env file sets them."""
+    for name in names:
+        monkeypatch.setenv(name, "placeholder")  # records the value to restore
+        monkeypatch.delenv(name)

@@ -7,7 +7,9 @@ from flask.testing import FlaskClient
 from flask.typing import ResponseReturnValue
 
 from app.auth import current_claims, require_auth
-from tests.unit.conftest import StubServices, TokenFactory, bearer, challenge_params
+from tests.support.contract import challenge_params
+from tests.support.stubs import StubServices
+from tests.support.tokens import TokenFactory, bearer
 
 
 def add_routes(app: Flask) -> FlaskClient:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import responses
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,16 +21,8 @@ from hypothesis import strategies as st
 from app import create_app
 from app.auth.tokens import TokenValidator, check_header, parse_segments
 from app.errors import ApiError
-from tests.unit.conftest import (
-    BASE_ENV,
-    CLIENT_ID,
-    ISSUER,
-    Signer,
-    StubServices,
-    TokenFactory,
-    b64url,
-    json_segment,
-)
+from tests.support.stubs import BASE_ENV, StubServices, stub_services
+from tests.support.tokens import CLIENT_ID, ISSUER, Signer, TokenFactory, b64url, json_segment
 
 # Bounded so the module stays within seconds; deadline off because RSA signing varies.
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -57,9 +48,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(signer: Signer) -> Iterator[Env]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        stubs = StubServices(mock=mock, signers=[signer])
-        stubs.register()
+    with stub_services(signer) as stubs:
         app = create_app(BASE_ENV)
         yield Env(app.test_client(), stubs, TokenFactory(signer),
                   app.extensions["auth"].validator)

@@ -25,25 +25,23 @@ from cryptography.x509.oid import NameOID
 from flask.testing import FlaskClient
 
 from app.auth.tokens import MAX_JSON_DEPTH, MAX_TOKEN_LENGTH
-from tests.unit.conftest import (
+from tests.support.contract import assert_refusal, challenge_params
+from tests.support.stubs import JWKS_URL, METADATA_URL, StubServices
+from tests.support.tokens import (
     AUTHORITY_HOST,
     CLIENT_ID,
     GRAPH_AUD,
     ISSUER,
-    JWKS_URL,
-    METADATA_URL,
     OTHER_ISSUER,
     OTHER_TENANT_ID,
+    REALM,
     TENANT_ID,
     Signer,
-    StubServices,
     TokenFactory,
     b64url,
     bearer,
-    challenge_params,
 )
 
-REALM = f"api://{CLIENT_ID}"
 ATTACKER = "https://attacker.example"
 ATTACKER_JWKS = f"{ATTACKER}/keys"
 ATTACKER_CERT = f"{ATTACKER}/cert.pem"
@@ -142,23 +140,12 @@ def send(client: FlaskClient, sent: Sent) -> Any:
 
 def assert_refused(response: Any, stubs: StubServices, status: int, error: str,
                    description: str | None) -> None:
-    assert response.status_code == status
-    assert response.headers["Content-Type"] == "application/json"
-    body = response.json
+    # RFC 6750 3.1: no error code when the request carried no (Bearer) credentials.
+    body = assert_refusal(response, status, error, description=description or "",
+                          challenge="" if error == "unauthorized" else error)
     assert set(body) == {"error", "error_description"}
-    assert body["error"] == error
-    assert isinstance(body["error_description"], str) and body["error_description"]
-    if description is not None:
-        assert description in body["error_description"]
-    challenge = response.headers["WWW-Authenticate"]
-    params = challenge_params(challenge)
+    params = challenge_params(response.headers["WWW-Authenticate"])
     assert params["realm"] == REALM
-    if error == "unauthorized":
-        # RFC 6750 3.1: no error code when the request carried no (Bearer) credentials.
-        assert challenge == f'Bearer realm="{REALM}"'
-    else:
-        assert params["error"] == error
-        assert params["error_description"] == body["error_description"]
     if status == 403:
         assert params["scope"] == "access_as_user"
     assert stubs.token_calls == 0

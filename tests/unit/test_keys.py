@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 import responses
+from flask.testing import FlaskClient
 
 from app.auth.keys import KeysUnavailable, SigningKeyCache, UnknownSigningKey
-from tests.unit.conftest import ISSUER, JWKS_URL, METADATA_URL, Signer
+from tests.support.contract import assert_refusal
+from tests.support.stubs import JWKS_URL, METADATA_URL, StubServices
+from tests.support.tokens import ISSUER, Signer, TokenFactory, bearer
 
 
 class Clock:
@@ -151,3 +155,42 @@ def test_non_signing_keys_are_skipped(mock: responses.RequestsMock, signer: Sign
     cache = new_cache(Clock())
     assert cache.get("key-1").issuer == ISSUER
     assert cache.current is not None and set(cache.current.keys) == {"key-1"}
+
+
+# --- key strength (RFC 7518 section 3.3) ------------------------------------------------------
+
+
+def test_a_published_key_under_2048_bits_is_not_trusted(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory, weak_signer: Signer,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    stubs.signers.append(weak_signer)
+    caplog.set_level(logging.WARNING, logger="app.auth.keys")
+    response = client.get("/api/me", headers=bearer(tokens.signed_by(weak_signer)))
+    assert_refusal(response, 401, "invalid_token", description="does not publish",
+                   challenge="invalid_token")
+    assert ("ignoring signing key 'weak-key': RSA key of 1024 bits, under the 2048 RFC 7518 "
+            "requires") in caplog.messages
+    assert stubs.token_calls == 0
+    assert client.get("/api/me", headers=bearer(tokens.valid())).status_code == 200
+
+
+def test_a_key_set_of_only_weak_keys_is_a_key_set_without_usable_keys(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory, weak_signer: Signer
+) -> None:
+    stubs.signers[:] = [weak_signer]
+    assert_refusal(client.get("/readyz"), 503, "temporarily_unavailable",
+                   description="signing keys", retry_after=10)
+    response = client.get("/api/me", headers=bearer(tokens.signed_by(weak_signer)))
+    assert_refusal(response, 503, "temporarily_unavailable", description="signing keys",
+                   retry_after=range(1, 11))
+    assert stubs.token_calls == 0
+
+
+def test_a_failed_refresh_logs_the_cause(mock: responses.RequestsMock,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    mock.get(JWKS_URL, status=503)
+    with pytest.raises(KeysUnavailable):
+        new_cache(Clock()).get("key-1")
+    assert caplog.messages == [f"signing key refresh failed, keeping no keys: ValueError: "
+                               f"{JWKS_URL} answered HTTP 503"]

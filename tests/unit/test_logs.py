@@ -6,8 +6,10 @@ import logging
 
 import pytest
 
+from app import create_app
 from app.logs import RedactingFilter, redact
-from tests.unit.conftest import TokenFactory
+from tests.support.stubs import BASE_ENV
+from tests.support.tokens import TokenFactory
 
 
 @pytest.mark.parametrize(("text", "leak"), [
@@ -43,3 +45,18 @@ def test_filter_rewrites_arguments_and_tracebacks(tokens: TokenFactory) -> None:
 def test_redact_keeps_prose_readable() -> None:
     text = "the Bearer scheme must be followed by spaces"
     assert redact(text) == text
+
+
+def test_log_level_comes_from_the_settings_not_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")  # create_app(env) reads env, not os.environ
+    root = logging.getLogger()
+    before = root.level
+    try:
+        create_app({**BASE_ENV, "LOG_LEVEL": "ERROR"})
+        assert root.level == logging.ERROR
+        create_app(BASE_ENV)
+        assert root.level == logging.INFO
+    finally:
+        root.setLevel(before)

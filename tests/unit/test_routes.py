@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 import responses
 from flask.testing import FlaskClient
 
-from tests.unit.conftest import ISSUER, JWKS_URL, METADATA_URL, StubServices, TokenFactory, bearer
+from tests.support.contract import assert_refusal
+from tests.support.stubs import JWKS_URL, METADATA_URL, StubServices
+from tests.support.tokens import ISSUER, TokenFactory, bearer
 
 
 def test_me_returns_graph_profile_with_obo_token(
@@ -38,15 +43,25 @@ def test_users_forwards_odata_query(
     assert "x=1" not in query
 
 
+@pytest.mark.parametrize("top", ["abc", "%C2%B2", "%D9%A3", "%EF%BC%95", "0", "1000", "+5",
+                                 "-1", "5.0", "1e2", "0x10", "%205", "5%20", "", "0005",
+                                 "9" * 5000])
 def test_users_rejects_bad_top_without_outbound_call(
-    client: FlaskClient, stubs: StubServices, tokens: TokenFactory
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory, top: str
 ) -> None:
-    response = client.get("/api/users?$top=abc", headers=bearer(tokens.valid()))
-    assert response.status_code == 400
-    assert response.json == {"error": "invalid_request",
-                             "error_description": "$top must be an integer from 1 to 999"}
-    assert "WWW-Authenticate" not in response.headers
+    response = client.get(f"/api/users?$top={top}", headers=bearer(tokens.valid()))
+    body = assert_refusal(response, 400, "invalid_request")
+    assert body == {"error": "invalid_request",
+                    "error_description": "$top must be an integer from 1 to 999"}
     assert stubs.token_calls == 0
+
+
+@pytest.mark.parametrize(("top", "sent"), [("1", "1"), ("999", "999"), ("007", "7")])
+def test_users_passes_a_good_top_on(client: FlaskClient, stubs: StubServices,
+                                    tokens: TokenFactory, top: str, sent: str) -> None:
+    response = client.get(f"/api/users?$top={top}", headers=bearer(tokens.valid()))
+    assert response.status_code == 200
+    assert f"%24top={sent}" in response.json["query"]
 
 
 def test_subscriptions_follows_next_links(
@@ -116,16 +131,12 @@ def test_readyz_loads_keys(client: FlaskClient, stubs: StubServices) -> None:
 
 
 def test_unknown_route_is_json_404(client: FlaskClient) -> None:
-    response = client.get("/api/nothing")
-    assert response.status_code == 404
-    assert response.json["error"] == "not_found"
-    assert response.headers["Content-Type"] == "application/json"
+    assert_refusal(client.get("/api/nothing"), 404, "not_found")
 
 
 def test_wrong_method_is_json_405(client: FlaskClient) -> None:
     response = client.post("/api/me")
-    assert response.status_code == 405
-    assert response.json["error"] == "method_not_allowed"
+    assert_refusal(response, 405, "method_not_allowed")
     assert "GET" in response.headers["Allow"]
 
 
@@ -133,7 +144,18 @@ def test_readyz_is_503_with_retry_after_until_keys_load(client: FlaskClient,
                                                          stubs: StubServices) -> None:
     stubs.mock.replace(responses.GET, JWKS_URL, status=503)
     response = client.get("/readyz")
-    assert response.status_code == 503
-    assert response.json["error"] == "temporarily_unavailable"
-    assert response.headers["Retry-After"] == "10"  # the cold-start retry interval
-    assert "WWW-Authenticate" not in response.headers
+    assert_refusal(response, 503, "temporarily_unavailable", description="signing keys",
+                   retry_after=10)  # the cold-start retry interval
+
+
+def test_a_cold_readyz_logs_each_load_attempt_not_each_probe(
+    client: FlaskClient, stubs: StubServices, caplog: pytest.LogCaptureFixture
+) -> None:
+    stubs.mock.replace(responses.GET, JWKS_URL, status=503)
+    for _ in range(5):
+        assert client.get("/readyz").status_code == 503
+    assert stubs.jwks_calls == 1  # one load attempt within the cold-retry interval
+    warnings = [record.getMessage() for record in caplog.records
+                if record.levelno >= logging.WARNING]
+    assert warnings == [f"signing key refresh failed, keeping no keys: ValueError: {JWKS_URL} "
+                        "answered HTTP 503"]

@@ -1,0 +1,118 @@
+"""Outbound calls end by HTTP_TOTAL_TIMEOUT, body included: against a real socket that trickles.
+
+Each trickle below would take 5 s to finish, with every piece well within the read timeout;
+the total timeout is 1 s. The answers are checked, not the time taken.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.http import BodyTooLarge, TimeoutSession, TotalTimeout
+from tests.support.contract import assert_refusal
+from tests.support.stubs import (
+    BASE_ENV,
+    LoopbackServer,
+    Route,
+    StubServices,
+    json_route,
+    metadata_document,
+)
+from tests.support.tokens import TENANT_ID, Signer, TokenFactory, bearer
+
+TRICKLE = (2, 0.25)  # 2 bytes every 0.25 s
+PROFILE = {"displayName": "Alice Example", "mail": "alice@contoso.test"}  # 50 bytes: 6 s
+
+
+def api_client(**env: str) -> FlaskClient:
+    return create_app({**BASE_ENV, "HTTP_TOTAL_TIMEOUT": "1", "HTTP_READ_TIMEOUT": "10",
+                       **env}).test_client()
+
+
+def serve_tenant(server: LoopbackServer, signer: Signer, **routes: Route) -> None:
+    """The tenant's metadata and keys from ``server``, plus ``routes`` by endpoint name."""
+    base = f"/{TENANT_ID}"
+    server.routes[f"{base}/v2.0/.well-known/openid-configuration"] = json_route(
+        metadata_document(base=server.url))
+    server.routes[f"{base}/discovery/v2.0/keys"] = routes.get(
+        "keys", json_route({"keys": [signer.jwk()]}))
+    if "token" in routes:
+        server.routes[f"{base}/oauth2/v2.0/token"] = routes["token"]
+
+
+def test_a_prompt_answer_over_a_real_socket_is_served(
+    loopback: LoopbackServer, stubs: StubServices, tokens: TokenFactory
+) -> None:
+    loopback.routes["/v1.0/me"] = json_route(PROFILE)
+    client = api_client(GRAPH_URL=f"{loopback.url}/v1.0")
+    response = client.get("/api/me", headers=bearer(tokens.valid()))
+    assert response.status_code == 200
+    assert response.json == PROFILE
+
+
+def test_a_trickling_graph_answer_is_504(loopback: LoopbackServer, stubs: StubServices,
+                                         tokens: TokenFactory) -> None:
+    loopback.routes["/v1.0/me"] = json_route(PROFILE, trickle=TRICKLE)
+    client = api_client(GRAPH_URL=f"{loopback.url}/v1.0")
+    response = client.get("/api/me", headers=bearer(tokens.valid()))
+    assert_refusal(response, 504, "gateway_timeout", description="graph did not answer in time")
+    assert loopback.requests == ["/v1.0/me"]
+
+
+def test_a_trickling_arm_answer_is_504(loopback: LoopbackServer, stubs: StubServices,
+                                       tokens: TokenFactory) -> None:
+    loopback.routes["/subscriptions"] = json_route({"value": [{"subscriptionId": "s1"}]},
+                                                   trickle=TRICKLE)
+    client = api_client(ARM_URL=loopback.url)
+    response = client.get("/api/subscriptions", headers=bearer(tokens.valid()))
+    assert_refusal(response, 504, "gateway_timeout", description="arm did not answer in time")
+
+
+def test_a_trickling_token_endpoint_is_503(
+    loopback: LoopbackServer, signer: Signer, tokens: TokenFactory,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = json.dumps({"token_type": "Bearer", "access_token": "never-complete"}).encode()
+    serve_tenant(loopback, signer, token=Route(answer, trickle=TRICKLE))
+    client = api_client(AZURE_AUTHORITY_HOST=loopback.url)
+    response = client.get("/api/me", headers=bearer(tokens.valid()))
+    assert_refusal(response, 503, "temporarily_unavailable", retry_after=5)
+    assert f"/{TENANT_ID}/oauth2/v2.0/token" in loopback.requests
+    warnings = [record.getMessage() for record in caplog.records
+                if record.name == "app.auth.obo" and record.levelno == logging.WARNING]
+    assert warnings == ["token request for graph failed: TotalTimeout: no complete response "
+                        "within 1 s"]
+
+
+def test_a_trickling_key_endpoint_is_503(
+    loopback: LoopbackServer, signer: Signer, tokens: TokenFactory
+) -> None:
+    keys = json.dumps({"keys": [signer.jwk()]}).encode()
+    serve_tenant(loopback, signer, keys=Route(keys, trickle=TRICKLE))
+    client = api_client(AZURE_AUTHORITY_HOST=loopback.url)
+    assert_refusal(client.get("/readyz"), 503, "temporarily_unavailable",
+                   description="signing keys", retry_after=range(1, 11))
+    response = client.get("/api/me", headers=bearer(tokens.valid()))
+    assert_refusal(response, 503, "temporarily_unavailable", description="signing keys",
+                   retry_after=range(1, 11))
+
+
+def test_the_session_raises_total_timeout_and_refuses_large_bodies(
+    loopback: LoopbackServer
+) -> None:
+    loopback.routes["/slow"] = json_route(PROFILE, trickle=TRICKLE)
+    loopback.routes["/large"] = Route(b"x" * 2048)
+    session = TimeoutSession((5, 10), total=1, max_body=1024)
+    with pytest.raises(TotalTimeout):
+        session.get(f"{loopback.url}/slow")
+    with pytest.raises(BodyTooLarge):
+        session.get(f"{loopback.url}/large")
+    loopback.routes["/small"] = Route(b'{"ok": true}')
+    response = session.get(f"{loopback.url}/small")
+    assert response.json() == {"ok": True}
+    assert b"".join(response.iter_content(4)) == b'{"ok": true}'
