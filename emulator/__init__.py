@@ -14,12 +14,16 @@ from emulator.directory import (
     DAEMON_CLIENT_ID,
     DAEMON_CLIENT_SECRET,
     GRAPH_APP_ID,
+    MFA_POLICY_ID,
+    OTHER_TENANT_DOMAIN,
     OTHER_TENANT_ID,
     SPA_CLIENT_ID,
     SUBSCRIPTIONS,
+    TENANT_DOMAIN,
     TENANT_ID,
     USERS,
 )
+from emulator.entra.redirect_uris import DEFAULT_SPA_REDIRECT_URIS
 from emulator.server import Emulator
 
 __all__ = [
@@ -30,10 +34,14 @@ __all__ = [
     "ARM_AUDIENCE",
     "DAEMON_CLIENT_ID",
     "DAEMON_CLIENT_SECRET",
+    "DEFAULT_SPA_REDIRECT_URIS",
     "GRAPH_APP_ID",
+    "MFA_POLICY_ID",
+    "OTHER_TENANT_DOMAIN",
     "OTHER_TENANT_ID",
     "SPA_CLIENT_ID",
     "SUBSCRIPTIONS",
+    "TENANT_DOMAIN",
     "TENANT_ID",
     "USERS",
     "Emulator",

@@ -25,6 +25,7 @@ from emulator.directory import (
     TENANTS,
     USERS,
 )
+from emulator.entra.redirect_uris import DEFAULT_SPA_REDIRECT_URIS
 from emulator.server import DEFAULT_STATE_DIR, Emulator
 
 DEFAULT_PORT = 8443
@@ -39,7 +40,8 @@ A local Entra ID + Microsoft Graph + Azure Resource Manager emulator (HTTPS on l
   users   list the built-in users and how each behaves in the OBO flow
 
 Tenant {tenant}; API client {api} (scope {uri}/access_as_user);
-SPA client {spa}. Any non-empty password signs a user in.
+SPA client {spa}. Any non-empty password signs a user in; the sign-in page
+(/{{tenant}}/oauth2/v2.0/authorize) lists the users to pick from.
 """
 
 
@@ -64,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                        help="where the CA, certificates and signing keys live "
                        f"(default {DEFAULT_STATE_DIR})")
+    serve.add_argument("--spa-redirect-uri", action="append", default=[], metavar="URL",
+                       dest="spa_redirect_uris",
+                       help="register a redirect URI (type spa) for the frontend client, beside "
+                       f"{' and '.join(DEFAULT_SPA_REDIRECT_URIS)}; repeatable")
     serve.add_argument("--quiet", action="store_true", help="do not log each request")
 
     token = commands.add_parser(
@@ -72,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--user", help="username or UPN, e.g. alice or alice@contoso.test")
     who.add_argument("--app", action="store_true",
                      help="an app-only token (client credentials, the daemon client)")
+    token.add_argument("--mfa", action="store_true",
+                       help="with --user: a token from an MFA sign-in (the emulator records it, "
+                       "so OBO for users under an MFA policy succeeds)")
     token.add_argument("--scope", default="access_as_user",
                        help="API scope (default access_as_user; a full URI is used as given; "
                        "ignored with --app)")
@@ -88,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "token" and args.mfa and args.app:
+        parser.error("--mfa applies to --user tokens only")
     try:
         if args.command == "serve":
             return serve(args)
@@ -113,7 +125,8 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        emulator = Emulator(state_dir=args.state_dir, host=args.host, port=args.port).start()
+        emulator = Emulator(state_dir=args.state_dir, host=args.host, port=args.port,
+                            spa_redirect_uris=args.spa_redirect_uris).start()
     except (OSError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     print(f"emulator listening on {emulator.base_url}", flush=True)
@@ -130,7 +143,8 @@ def fetch_token(args: argparse.Namespace) -> str:
     """Get a token over HTTPS as a client would: discover the token endpoint, then make the
     same form POST MSAL makes. (MSAL's own username/password flow first calls user-realm
     discovery on port 443 of the authority host, ignoring its port, so it cannot reach an
-    emulator on another port.)"""
+    emulator on another port.) A password sign-in cannot pass MFA, so --mfa asks the
+    emulator's control plane for a token recorded as issued after an MFA sign-in."""
     if not args.ca.is_file():
         raise CliError(f"CA bundle {args.ca} not found; pass --ca <state-dir>/ca-bundle.pem")
     base = args.url.rstrip("/")
@@ -140,7 +154,10 @@ def fetch_token(args: argparse.Namespace) -> str:
         session.trust_env = False
         session.verify = str(args.ca)
         try:
-            body = _request_token(session, f"{base}/{args.tenant}", _token_form(args))
+            if args.mfa:
+                body = _request_mfa_token(session, base, args)
+            else:
+                body = _request_token(session, f"{base}/{args.tenant}", _token_form(args))
         except requests.exceptions.SSLError as exc:
             raise CliError(f"TLS verification of {args.url} failed; is --ca the emulator's "
                            "ca-bundle.pem?") from exc
@@ -148,9 +165,22 @@ def fetch_token(args: argparse.Namespace) -> str:
             raise CliError(f"cannot reach the emulator at {args.url}; is "
                            "`python -m emulator serve` running?") from exc
     if "access_token" not in body:
-        description = str(body.get("error_description", "")).splitlines()
+        description = str(body.get("error_description") or body.get("message", "")).splitlines()
         raise CliError(f"{body.get('error')}: {description[0] if description else ''}")
     return str(body["access_token"])
+
+
+def _request_mfa_token(
+    session: requests.Session, base: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    scope = args.scope.rpartition("/")[2] if args.scope.startswith(API_APP_ID_URI) else args.scope
+    response = session.post(f"{base}/_emulator/tokens", timeout=10,
+                            json={"user": args.user, "scope": scope, "mfa": True})
+    try:
+        return dict(response.json())
+    except ValueError as exc:
+        raise CliError(f"the control plane answered HTTP {response.status_code} "
+                       "without JSON") from exc
 
 
 def _token_form(args: argparse.Namespace) -> dict[str, str]:

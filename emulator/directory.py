@@ -27,10 +27,22 @@ GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 ARM_APP_ID = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
 ARM_AUDIENCE = "https://management.azure.com"
 
-# The conditional-access policy id Entra names in dave's MFA claims challenge.
+# The conditional-access policy id Entra names in the MFA claims challenges (dave, judy).
 MFA_POLICY_ID = "e3a1c0de-0000-4000-8000-00000000f001"
 
-Behaviour = Literal["normal", "mfa_required", "consent_required", "throttled"]
+# How a user fares when a token for Graph or ARM is requested on their behalf (OBO, refresh).
+Behaviour = Literal[
+    "normal",
+    "mfa_required",  # Conditional Access: MFA; modern refusal (invalid_grant + claims)
+    "mfa_required_legacy",  # the same policy, refused the older way (interaction_required)
+    "per_user_mfa",  # MFA enforced on every interactive sign-in; refusal without claims
+    "blocked",  # Conditional Access blocks token issuance
+    "password_expired",
+    "consent_required",
+    "throttled",
+]
+MFA_BEHAVIOURS: frozenset[Behaviour] = frozenset(
+    {"mfa_required", "mfa_required_legacy", "per_user_mfa"})
 THROTTLE_RETRY_AFTER = 7
 
 
@@ -67,6 +79,9 @@ class ClientApp:
     # Admin consent already granted: resource app id -> delegated scopes / app roles.
     delegated_grants: Mapping[str, frozenset[str]] = field(default_factory=dict)
     app_role_grants: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Registered on the "Single-page application" platform: its redirect URIs are of type
+    # `spa` (see emulator.entra.redirect_uris), and its codes are redeemed cross-origin.
+    single_page_app: bool = False
 
     @property
     def is_confidential(self) -> bool:
@@ -194,6 +209,7 @@ CLIENTS: Mapping[str, ClientApp] = MappingProxyType(
                 API_CLIENT_ID: frozenset({API_SCOPE}),
                 GRAPH_APP_ID: frozenset({"User.Read"}),
             },
+            single_page_app=True,
         ),
         DAEMON_CLIENT_ID: ClientApp(
             app_id=DAEMON_CLIENT_ID,
@@ -236,6 +252,10 @@ USERS: Mapping[str, User] = MappingProxyType(
             _user("grace", 7, "Grace", "Garcia", "Data Scientist", language="es-ES"),
             _user("heidi", 8, "Heidi", "Huber", "Sales Lead", language="de-DE"),
             _user("ivan", 9, "Ivan", "Ivanov", "Consultant", tenant_id=OTHER_TENANT_ID),
+            _user("judy", 10, "Judy", "Jensen", "Auditor", behaviour="mfa_required_legacy"),
+            _user("kevin", 11, "Kevin", "Kowalski", "Administrator", behaviour="per_user_mfa"),
+            _user("laura", 12, "Laura", "Lopez", "Contractor", behaviour="blocked"),
+            _user("mike", 13, "Mike", "Meyer", "Accountant", behaviour="password_expired"),
         )
     }
 )
@@ -243,7 +263,15 @@ USERS: Mapping[str, User] = MappingProxyType(
 BEHAVIOUR_DESCRIPTIONS: Mapping[Behaviour, str] = MappingProxyType(
     {
         "normal": "OBO succeeds",
-        "mfa_required": "OBO fails: interaction_required (AADSTS50076, MFA claims challenge)",
+        "mfa_required": "OBO fails unless the token came from an MFA sign-in: invalid_grant "
+                        "(AADSTS50076, basic_action, MFA claims challenge)",
+        "mfa_required_legacy": "OBO fails unless the token came from an MFA sign-in: "
+                               "interaction_required (AADSTS50076, MFA claims challenge)",
+        "per_user_mfa": "OBO fails unless the token came from an MFA sign-in: invalid_grant "
+                        "(AADSTS50076, basic_action, no claims); every sign-in asks for MFA",
+        "blocked": "OBO fails: invalid_grant (AADSTS53003, message_only, blocked by "
+                   "Conditional Access)",
+        "password_expired": "OBO fails: invalid_grant (AADSTS50055, user_password_expired)",
         "consent_required": "OBO fails: invalid_grant (AADSTS65001, consent_required)",
         "throttled": f"OBO fails: HTTP 429, Retry-After {THROTTLE_RETRY_AFTER}",
     }

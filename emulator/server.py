@@ -1,30 +1,48 @@
-"""`Emulator`: run the HTTPS server in a thread, mint tokens directly, drive the control plane."""
+"""`Emulator`: compose the services, serve them over HTTPS in a thread, mint tokens directly,
+drive the control plane."""
 
 from __future__ import annotations
 
 import ipaddress
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-from emulator.app import create_app
-from emulator.control import checked_token_lifetime
+from flask import Flask
+
+from emulator import arm, control, entra, graph
+from emulator.control import ControlState, control_of
+from emulator.control.faults import parse_fault
 from emulator.directory import (
     API_CLIENT_ID,
     CLIENTS,
     DAEMON_CLIENT_ID,
-    SPA_CLIENT_ID,
     TENANT_ID,
     find_resource,
     find_user,
 )
-from emulator.faults import parse_fault
-from emulator.http_server import TlsThreadedServer
-from emulator.state import EmulatorState
-from emulator.tokens import app_access_claims, issuer_url, sign, user_access_claims
+from emulator.entra.issuance import mint_user_token
+from emulator.entra.runtime import EntraRuntime, checked_token_lifetime
+from emulator.entra.token_claims import app_access_claims, issuer_url
+from emulator.https_server import TlsThreadedServer
+from emulator.state import EXTENSION_KEY, EmulatorState
 
 DEFAULT_STATE_DIR = Path(".emulator")
+T = TypeVar("T")
+
+
+def create_app(state: EmulatorState, entra_runtime: EntraRuntime) -> Flask:
+    """The emulator's WSGI application: Entra, Graph and ARM plus the control plane."""
+    app = Flask("emulator")
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Entra's field order
+    app.extensions[EXTENSION_KEY] = state
+    control.init_app(app, state.stopping)
+    entra.init_app(app, entra_runtime)
+    graph.init_app(app)
+    arm.init_app(app)
+    return app
 
 
 def is_loopback(host: str) -> bool:
@@ -37,10 +55,18 @@ def is_loopback(host: str) -> bool:
 
 
 class Emulator:
-    """A running emulator: `with Emulator(state_dir=tmp) as emu: ... emu.base_url ...`."""
+    """A running emulator: `with Emulator(state_dir=tmp) as emu: ... emu.base_url ...`.
+
+    `spa_redirect_uris` are registered for the frontend (type spa) beside the defaults,
+    http://localhost:3000/ and http://localhost:3000.
+    """
 
     def __init__(
-        self, state_dir: Path | str = DEFAULT_STATE_DIR, host: str = "127.0.0.1", port: int = 0
+        self,
+        state_dir: Path | str = DEFAULT_STATE_DIR,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        spa_redirect_uris: Iterable[str] = (),
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"{host} is not a loopback address; the emulator mints tokens for "
@@ -48,7 +74,10 @@ class Emulator:
         self.state_dir = Path(state_dir)
         self.host = host
         self._requested_port = port
+        self._spa_redirect_uris = list(spa_redirect_uris)
         self._state: EmulatorState | None = None
+        self._entra: EntraRuntime | None = None
+        self._control: ControlState | None = None
         self._server: TlsThreadedServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -59,9 +88,12 @@ class Emulator:
         if self._server is not None:
             return self
         state = EmulatorState(self.state_dir)
+        entra_runtime = EntraRuntime(self.state_dir, self._spa_redirect_uris)
+        app = create_app(state, entra_runtime)
         server = TlsThreadedServer(
-            self.host, self._requested_port, create_app(state), state.tls.server_context())
-        self._state, self._server = state, server
+            self.host, self._requested_port, app, state.tls.server_context())
+        self._state, self._entra, self._control = state, entra_runtime, control_of(app)
+        self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1},
             name="emulator-server", daemon=True)
@@ -94,7 +126,7 @@ class Emulator:
 
     @property
     def port(self) -> int:
-        return self._running_server().server_address[1]
+        return self._running(self._server).server_address[1]
 
     @property
     def base_url(self) -> str:
@@ -115,7 +147,7 @@ class Emulator:
 
     @property
     def ca_bundle(self) -> Path:
-        return self._running_state().tls.ca_bundle
+        return self._running(self._state).tls.ca_bundle
 
     # -- tokens without HTTP ---------------------------------------------------------------
 
@@ -125,19 +157,19 @@ class Emulator:
         scope: str = "access_as_user",
         audience: str | None = None,
         lifetime: int = 3600,
+        mfa: bool = False,
         **claim_overrides: Any,
     ) -> str:
         """A user's v2 access token (default: for the API, azp = the SPA), signed with the
-        current key. Overrides replace claims; an override of None removes the claim."""
+        current key. `mfa=True`: recorded as issued after an MFA sign-in, so the OBO exchange
+        of a user under an MFA policy succeeds. Overrides replace claims; None removes one."""
         found = find_user(user)
         if found is None:
             raise ValueError(f"unknown user {user!r}")
-        aud = audience or API_CLIENT_ID
-        claims = user_access_claims(
-            issuer=issuer_url(self.base_url, found.tenant_id), user=found,
-            client=CLIENTS[SPA_CLIENT_ID], audience=aud, scopes=scope.split(),
-            lifetime=lifetime, roles=found.app_roles if aud == API_CLIENT_ID else ())
-        return self._sign(claims, claim_overrides)
+        return mint_user_token(
+            self._running(self._state).keys, self._running(self._entra), self.base_url, found,
+            scope=scope, audience=audience, lifetime=lifetime, mfa=mfa,
+            overrides=claim_overrides)
 
     def issue_app_token(
         self,
@@ -158,50 +190,52 @@ class Emulator:
         claims = app_access_claims(
             issuer=issuer_url(self.base_url, tenant_id), tenant_id=tenant_id, client=client,
             audience=aud, roles=roles, lifetime=lifetime)
-        return self._sign(claims, claim_overrides)
-
-    def _sign(self, claims: dict[str, Any], overrides: dict[str, Any]) -> str:
-        claims.update(overrides)
+        claims.update(claim_overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
-        return sign(claims, self._running_state().keys.signer)
+        return self._running(self._state).keys.signer.sign(claims)
 
     # -- control plane (same as /_emulator/...) --------------------------------------------
 
     def counters(self) -> dict[str, int]:
-        return self._running_state().counters.snapshot()
+        return self._running(self._control).counters.snapshot()
 
     def reset_counters(self) -> None:
-        self._running_state().counters.reset()
+        self._running(self._control).counters.reset()
 
     def add_fault(self, target: str, mode: str, count: int | None = None,
                   **params: Any) -> dict[str, Any]:
         """Inject a fault (see POST /_emulator/faults); raises ValueError if it is invalid."""
         fault = parse_fault({"target": target, "mode": mode, "count": count, **params})
-        return self._running_state().faults.add(fault).to_dict()
+        return self._running(self._control).faults.add(fault).to_dict()
 
     def faults(self) -> list[dict[str, Any]]:
-        return self._running_state().faults.active()
+        return self._running(self._control).faults.active()
 
     def clear_faults(self) -> None:
-        self._running_state().faults.clear()
+        self._running(self._control).faults.clear()
 
     def rotate_keys(self, drop_old: bool = False) -> str:
         """Make a new key the signer; returns its kid."""
-        return self._running_state().keys.rotate(drop_old=drop_old).kid
+        return self._running(self._state).keys.rotate(drop_old=drop_old).kid
 
     def signing_kids(self) -> list[str]:
-        return [k.kid for k in self._running_state().keys.published()]
+        return [k.kid for k in self._running(self._state).keys.published()]
 
-    def set_token_lifetime(self, seconds: int) -> None:
-        """Lifetime of tokens the token endpoint issues from now on (default 3599)."""
-        self._running_state().token_lifetime = checked_token_lifetime(seconds)
+    def set_token_lifetime(self, seconds: int | None) -> None:
+        """Lifetime of tokens the token endpoint issues from now on; None restores Entra's
+        random 60 to 90 minutes."""
+        self._running(self._entra).token_lifetime = checked_token_lifetime(seconds)
 
-    def _running_state(self) -> EmulatorState:
-        if self._state is None or self._server is None:
+    @property
+    def spa_redirect_uris(self) -> list[str]:
+        """The frontend's registered redirect URIs (type spa)."""
+        return self._running(self._entra).redirect_uris.all()
+
+    def add_spa_redirect_uris(self, *uris: str) -> None:
+        """Register more redirect URIs for the frontend; ValueError for one Entra refuses."""
+        self._running(self._entra).redirect_uris.add(*uris)
+
+    def _running(self, part: T | None) -> T:
+        if part is None or self._server is None:
             raise RuntimeError("the emulator is not running; call start() first")
-        return self._state
-
-    def _running_server(self) -> TlsThreadedServer:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running; call start() first")
-        return self._server
+        return part

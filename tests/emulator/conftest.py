@@ -12,8 +12,7 @@ import pytest
 import requests
 
 from emulator import API_CLIENT_ID, API_CLIENT_SECRET, TENANT_ID, Emulator
-from emulator.tokens import DEFAULT_LIFETIME
-from tests.emulator.emu_support import trusting_session
+from tests.emulator.support import Browser, trusting_session
 
 
 @pytest.fixture(scope="session")
@@ -24,10 +23,10 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
 
 @pytest.fixture(autouse=True)
 def clean_emulator(emulator: Emulator) -> Iterator[None]:
-    """Every test starts with no faults, zero counters and the default token lifetime."""
+    """Every test starts with no faults, zero counters and Entra's token lifetimes."""
     emulator.clear_faults()
     emulator.reset_counters()
-    emulator.set_token_lifetime(DEFAULT_LIFETIME)
+    emulator.set_token_lifetime(None)
     yield
     emulator.clear_faults()
 
@@ -43,6 +42,13 @@ def fresh_emulator(tmp_path: Path) -> Iterator[Emulator]:
 def http(emulator: Emulator) -> Iterator[requests.Session]:
     with trusting_session(emulator) as session:
         yield session
+
+
+@pytest.fixture
+def browser(emulator: Emulator) -> Iterator[Browser]:
+    """A fresh browser profile (no session cookie) for the sign-in pages."""
+    with Browser(emulator) as fresh:
+        yield fresh
 
 
 AppFactory = Callable[..., msal.ConfidentialClientApplication]
