@@ -1,13 +1,16 @@
 """gunicorn settings. Any of them can be overridden on the command line.
 
-BIND, WEB_CONCURRENCY, THREADS and LOG_LEVEL come from the environment after ``.env`` is
-loaded, checked like every other setting: a malformed one stops start-up with one line.
+BIND, WEB_CONCURRENCY, THREADS, LOG_LEVEL, LOG_FORMAT and METRICS_BIND come from the environment
+after ``.env`` is loaded, checked like every other setting: a malformed one stops start-up with
+one line.
 """
 
 import os
 import sys
+from typing import Any
 
 from app.config import ConfigError, load_server_settings, load_settings, read_environment
+from app.observability.metrics_server import MultiprocessMetrics
 
 try:
     _server = load_server_settings(read_environment())
@@ -20,6 +23,12 @@ bind = _server.bind
 workers = _server.workers
 worker_class = "gthread"
 threads = _server.threads
+# With one shared listening socket, whichever worker wakes first accepts, and keep-alive
+# clients stay with it (7 of 8 connections on one worker). With SO_REUSEPORT each worker
+# (gunicorn 24 and later) binds a socket of its own and Linux spreads connections across them.
+# Not for port 0 (each worker would get another port) nor unix:PATH (each worker would
+# replace the others' socket file).
+reuse_port = not _server.bind.startswith("unix:") and int(_server.bind.rpartition(":")[2]) != 0
 timeout = 30
 graceful_timeout = 10
 # Entra tokens with many claims can exceed gunicorn's 8 KiB default; the app refuses tokens
@@ -27,33 +36,37 @@ graceful_timeout = 10
 limit_request_field_size = 32768
 limit_request_line = 8190
 
-# Access log without query strings, referrers or user agents: a token pasted into a URL
-# must not reach the log.
-accesslog = "-"
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+# The app writes one access line per request (app.observability.access_log: route, caller,
+# outcome, request id; never a query string or a header value), so gunicorn's own is off.
+accesslog = None
 errorlog = "-"
 loglevel = _server.log_level.lower()
+_line_formatter = ({"()": "app.logs.json_formatter"} if _server.log_format == "json"
+                   else {"()": "app.logs.TextFormatter"})
+_line_filters = ["request_id", "redact"]
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "app.logs.RedactingFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "access": {"format": "%(message)s"},
-    },
+    "filters": {"request_id": {"()": "app.observability.request_id.RequestIdFilter"},
+                "redact": {"()": "app.logs.RedactingFilter"}},
+    "formatters": {"line": _line_formatter},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain",
-                    "filters": ["redact"], "stream": "ext://sys.stderr"},
-        "access": {"class": "logging.StreamHandler", "formatter": "access",
-                   "filters": ["redact"], "stream": "ext://sys.stdout"},
+        "console": {"class": "logging.StreamHandler", "formatter": "line",
+                    "filters": _line_filters, "stream": "ext://sys.stderr"},
+        "access": {"class": "logging.StreamHandler", "formatter": "line",
+                   "filters": _line_filters, "stream": "ext://sys.stdout"},
     },
     "root": {"level": loglevel.upper(), "handlers": ["console"]},
     "loggers": {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": ["console"],
                            "propagate": False},
-        "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+        # gunicorn logs access lines whenever logconfig_dict is set; none pass this level.
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+        "app.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
     },
 }
+# prometheus_client's multiprocess mode: workers write samples to files, the master serves them.
+_metrics = MultiprocessMetrics(os.environ)
 
 
 def on_starting(server: object) -> None:
@@ -64,3 +77,30 @@ def on_starting(server: object) -> None:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         sys.exit(1)
+    _metrics.prepare()  # before the first worker is forked: workers inherit the directory
+
+
+def when_ready(server: Any) -> None:
+    """Serve /metrics from the master on METRICS_BIND (unset: no metrics server), never on the
+    API's own port."""
+    if _server.metrics_bind is None:
+        return
+    host, port = _server.metrics_bind
+    try:
+        _metrics.serve(host, port)
+    except OSError as exc:
+        print(f"configuration error: METRICS_BIND {host}:{port}: {exc.strerror}",
+              file=sys.stderr)
+        _metrics.cleanup()
+        sys.exit(1)
+    server.log.info("Metrics at: http://%s:%d/metrics", host, port)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone: drop its live gauges (its counters keep counting)."""
+    _metrics.worker_exited(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the multiprocess directory if this master created it."""
+    _metrics.cleanup()

@@ -26,6 +26,8 @@ from app.auth.obo import DownstreamTokenProvider
 from app.config import DownstreamApi, Settings
 from app.errors import BadGateway, DownstreamError, DownstreamThrottled, GatewayTimeout
 from app.http import BodyTooLarge, TimeoutSession, parse_retry_after
+from app.observability import metrics
+from app.observability.request_id import client_request_id_header
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,10 @@ class DownstreamClient:
         self._apis = apis
         self._tokens = tokens
         self._session = session
+
+    def base_url(self, api_name: str) -> str:
+        """The configured base URL of ``api_name`` (no trailing slash)."""
+        return self._apis[api_name].base_url
 
     def get(self, caller: Caller, api_name: str, path: str,
             params: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -87,9 +93,11 @@ class DownstreamClient:
 
     def _send(self, api: DownstreamApi, url: str, params: Mapping[str, str] | None,
               token: str) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json",
+                   **client_request_id_header()}
         try:
-            return self._session.get(url, params=params, headers=headers)
+            return metrics.downstream_call(
+                api.name, lambda: self._session.get(url, params=params, headers=headers))
         except BodyTooLarge as exc:
             raise BadGateway(
                 f"{api.name} answered with a body over {MAX_BODY_BYTES} bytes") from exc

@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.observability import metrics
+
 log = logging.getLogger(__name__)
 
 # RFC 6750 section 3: error_description is %x20-21 / %x23-5B / %x5D-7E (no quote, no backslash).
@@ -193,6 +195,7 @@ class ServerError(ApiError):
 
 
 def render(exc: ApiError) -> Response:
+    metrics.request_refused(exc.error, exc.challenge)
     response = jsonify(exc.body())
     response.status_code = exc.status
     response.headers.update(exc.headers(current_app.config["AUTH_REALM"]))
@@ -211,6 +214,7 @@ def _handle_http_exception(exc: HTTPException) -> Response:
     status = exc.code or 500
     name = re.sub(r"[^a-z]+", "_", (exc.name or "error").lower()).strip("_")
     description = safe_description(exc.description or name)
+    metrics.request_refused(name, None)
     response = jsonify({"error": name, "error_description": description})
     response.status_code = status
     if status == 405 and exc.response is None:

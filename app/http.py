@@ -12,12 +12,16 @@ fully read, size-checked response, or a ``TotalTimeout`` (a ``requests.ReadTimeo
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 from urllib3.exceptions import DecodeError, ReadTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -140,7 +144,13 @@ def _set_socket_timeout(raw: Any, seconds: float) -> None:
 class TimeoutSession(requests.Session):
     """A pooled session whose every call, redirects and body included, ends within ``total``
     seconds; connect and read timeouts bound each step. Bodies over ``max_body`` bytes are
-    refused with BodyTooLarge. A ``timeout`` given by the caller is replaced."""
+    refused with BodyTooLarge. A ``timeout`` given by the caller is replaced.
+
+    requests reads the environment on every call (``trust_env``): the CA bundle and proxy
+    variables, and ``~/.netrc`` -- about a quarter of a warm call. Here the CA bundle
+    (REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE) is read when the session is built; the proxy
+    variables, if any are set then, once per origin (NO_PROXY by requests' own rules); and
+    ``~/.netrc`` never: every call brings its own credentials."""
 
     def __init__(self, timeout: tuple[float, float], *, total: float, max_body: int,
                  pool_size: int = 20) -> None:
@@ -149,12 +159,27 @@ class TimeoutSession(requests.Session):
         adapter = DeadlineAdapter(timeout, total, max_body, pool_size)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
+        self.trust_env = False
+        self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get(
+            "CURL_CA_BUNDLE") or True
+        self._proxy_variables = bool(getproxies())
+        self._origin_proxies: dict[tuple[str, str], dict[str, str]] = {}
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
         kwargs["timeout"] = Deadline(time.monotonic() + self._total)
+        if self._proxy_variables:
+            kwargs["proxies"] = {**self._environment_proxies(url), **(kwargs.get("proxies") or {})}
         return super().request(method, url, *args, **kwargs)
+
+    def _environment_proxies(self, url: str | bytes) -> dict[str, str]:
+        text = url.decode("ascii") if isinstance(url, bytes) else url
+        parts = urlsplit(text)
+        origin = (parts.scheme, parts.netloc)
+        if origin not in self._origin_proxies:
+            self._origin_proxies[origin] = get_environ_proxies(text)
+        return self._origin_proxies[origin]
 
 
 def _declared_length(response: requests.Response) -> int | None:

@@ -11,7 +11,9 @@ from typing import Any, NamedTuple
 Document = dict[str, Any]
 
 TOP_MIN, TOP_MAX = 1, 999
-MAX_QUERY_VALUE = 2048
+MAX_QUERY_BYTES = 1024
+MAX_SKIPTOKEN_LENGTH = 512
+SKIPTOKEN_PATTERN = "^[A-Za-z0-9._~'()*!+/=-]+$"
 MAX_DESCRIPTION = 300
 JSON_MEDIA_TYPE = "application/json"
 
@@ -28,8 +30,8 @@ _REFUSALS: dict[str, _Refusal] = {
     "400": _Refusal(
         "BadRequest", ("invalid_request", "downstream_error"),
         "Malformed `Authorization` header (more than one token, empty, bad characters; with a "
-        "`WWW-Authenticate` challenge), an invalid query parameter, or the downstream API's "
-        "400 passed on."),
+        "`WWW-Authenticate` challenge), an invalid or repeated query parameter, or the "
+        "downstream API's 400 passed on."),
     "401": _Refusal(
         "Unauthorized", ("unauthorized", "invalid_token", "interaction_required"),
         "No token (`unauthorized`, bare challenge), a token that fails validation or that "
@@ -144,8 +146,10 @@ def _paths() -> dict[str, Any]:
             _json_response("The user as Graph returns it", "User"))},
         "/api/users": {"get": _api_operation(
             "listUsers", "graph",
-            "Users of the tenant (Graph GET /users); $top, $select and $filter are passed on",
-            _json_response("One page of users as Graph returns it", "UserCollection"),
+            "Users of the tenant (Graph GET /users), a page at a time; $top, $select, $filter "
+            "and $skiptoken are passed on",
+            _json_response("One page of users as Graph returns it, `@odata.nextLink` "
+                           "pointing to the API", "UserCollection"),
             parameters=_graph_query_parameters())},
         "/api/subscriptions": {"get": _api_operation(
             "listSubscriptions", "arm",
@@ -179,27 +183,35 @@ def _api_operation(operation_id: str, tag: str, summary: str, success: dict[str,
 
 
 def _graph_query_parameters() -> list[dict[str, Any]]:
-    text = {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_VALUE,
+    # The API caps $select and $filter in UTF-8 bytes, which a schema cannot state; maxLength is
+    # the cap in characters of 4 bytes, the worst case, so every value the schema allows is
+    # accepted. At their longest, all parameters percent-encoded still fit gunicorn's request
+    # line (8190 bytes); a longer one would get gunicorn's 414 before the API sees it.
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_BYTES // 4,
             "pattern": r"\S"}  # not blank: the API refuses values that are only whitespace
-    # gunicorn refuses a request line over 8190 bytes (limit_request_line) before the API sees
-    # it, so the character limits cannot all be used at once with percent-encoded text.
-    url_limit = ("The whole request line, percent-encoded, must stay within 8190 bytes, or "
-                 "the server answers 414 before the API sees the request.")
+    size = (f"At most {MAX_QUERY_BYTES} bytes in UTF-8: {MAX_QUERY_BYTES} ASCII characters, "
+            f"{MAX_QUERY_BYTES // 4} of any kind.")
+    once = "Given at most once."
     return [
         {"name": "$top", "in": "query", "required": False,
          "description": f"Page size, {TOP_MIN} to {TOP_MAX}; a next page is named by "
-                        "`@odata.nextLink`.",
+                        f"`@odata.nextLink`. {once}",
          "schema": {"type": "integer", "minimum": TOP_MIN, "maximum": TOP_MAX},
          "example": 10},
         {"name": "$select", "in": "query", "required": False,
-         "description": "Comma-separated properties to return, as Graph's `$select`; at most "
-                        f"{MAX_QUERY_VALUE} characters. {url_limit}",
+         "description": f"Comma-separated properties to return, as Graph's `$select`. {size} "
+                        f"{once}",
          "schema": text, "example": "displayName,mail"},
         {"name": "$filter", "in": "query", "required": False,
          "description": "An OData filter, as Graph's `$filter`; Graph's refusal of it is "
-                        f"passed on as 400 `downstream_error`. At most {MAX_QUERY_VALUE} "
-                        f"characters. {url_limit}",
+                        f"passed on as 400 `downstream_error`. {size} {once}",
          "schema": text, "example": "startswith(displayName,'A')"},
+        {"name": "$skiptoken", "in": "query", "required": False,
+         "description": "Which page: Graph's opaque token, as `@odata.nextLink` gives it "
+                        "(follow that link rather than building the URL). "
+                        f"{once}",
+         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_SKIPTOKEN_LENGTH,
+                    "pattern": SKIPTOKEN_PATTERN}},
     ]
 
 
@@ -293,7 +305,6 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "description": "A Graph user; `$select` decides which properties are present.",
             "properties": {
-                "@odata.context": {"type": "string"},
                 "id": {"type": "string"},
                 "displayName": nullable_text,
                 "givenName": nullable_text,
@@ -311,9 +322,12 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["value"],
             "properties": {
-                "@odata.context": {"type": "string"},
-                "@odata.nextLink": {"type": "string", "format": "uri",
-                                    "description": "Graph's link to the next page"},
+                "@odata.nextLink": {
+                    "type": "string", "format": "uri-reference",
+                    "description": "The API's own URL of the next page, relative to the API: "
+                                   "`/api/users` with the same `$top`, `$select` and "
+                                   "`$filter` and Graph's `$skiptoken`. Absent on the last "
+                                   "page."},
                 "value": {"type": "array", "items": {"$ref": "#/components/schemas/User"}},
             },
         },

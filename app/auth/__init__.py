@@ -9,6 +9,7 @@ from flask import Flask
 from app.auth.decorators import Caller, current_caller, current_claims, require_auth
 from app.auth.keys import MAX_DOCUMENT_BYTES, SigningKeyCache
 from app.auth.obo import DownstreamTokenProvider
+from app.auth.shared_cache import open_shared_cache
 from app.auth.token_cache import PartitionedTokenCache
 from app.auth.tokens import TokenValidator
 from app.config import Settings
@@ -33,7 +34,8 @@ def init_app(app: Flask, settings: Settings) -> AuthState:
                            cold_retry_seconds=settings.keys_cold_retry_seconds)
     validator = TokenValidator(keys, settings.audiences)
     tokens = DownstreamTokenProvider(
-        settings, PartitionedTokenCache(max_users=settings.obo_cache_max_users)
+        settings, PartitionedTokenCache(max_users=settings.obo_cache_max_users,
+                                        shared=open_shared_cache(settings.token_cache))
     )
     state = AuthState(keys=keys, validator=validator, tokens=tokens)
     app.extensions["auth"] = state

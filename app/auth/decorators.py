@@ -48,6 +48,8 @@ def require_auth(*, scope: str | None = None, roles: Sequence[str] = ()) -> Call
             g.token_id = token_id(token)
             validator: TokenValidator = current_app.extensions["auth"].validator
             claims = validator.validate(token)
+            # Verified claims, known before authorization: a refused scope still names its caller.
+            g.claims = claims
             if roles:
                 _require_role(claims, roles)
             else:

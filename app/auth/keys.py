@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from app.http import json_object
 from app.logs import describe_exception
+from app.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class UnknownSigningKey(LookupError):
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
-    key: Any  # cryptography RSAPublicKey
+    key: RSAPublicKey
     issuer: str | None  # Entra publishes the issuer a key may sign for, possibly templated
 
 
@@ -176,8 +177,10 @@ class SigningKeyCache:
             log.warning("signing key refresh failed, keeping %s: %s",
                         "previous keys" if self._current else "no keys", describe_exception(exc))
             self._next_scheduled = self._clock() + self._min_refresh
+            metrics.signing_key_refresh("failed")
             return
         self._current = keyset
+        metrics.signing_key_refresh("ok")
         jitter = random.uniform(0.9, 1.1)  # noqa: S311 - spreads refreshes across workers
         self._next_scheduled = keyset.fetched_at + self._refresh_seconds * jitter
         log.info("loaded %d signing keys from %s", len(keyset.keys), keyset.jwks_uri)

@@ -2,7 +2,9 @@
 
 ``acquire_token_on_behalf_of`` never reads MSAL's cache, so each call first looks in the
 user's partition with ``acquire_token_silent`` and exchanges the incoming token only on a
-miss. Entra's answers are translated here into the API's error contract.
+miss. Concurrent requests of one user share that lookup and exchange (single-flight); with a
+shared cache, instances also take turns to exchange for one user. Entra's answers are
+translated here into the API's error contract.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import msal
 import requests
 from msal.exceptions import MsalServiceError
 
+from app.auth.credentials import client_credential
+from app.auth.single_flight import SingleFlight
 from app.auth.token_cache import PartitionedTokenCache
 from app.config import DownstreamApi, Settings
 from app.errors import (
@@ -36,6 +40,8 @@ from app.errors import (
 )
 from app.http import TimeoutSession, parse_retry_after
 from app.logs import describe_exception
+from app.observability import metrics
+from app.observability.entra_http import ObservedEntraClient
 
 log = logging.getLogger(__name__)
 
@@ -88,24 +94,62 @@ class DownstreamTokenProvider:
         self._backoff = EntraBackoff()
         self._app: Any = None
         self._app_lock = threading.Lock()
+        self._flights: SingleFlight[str] = SingleFlight()
 
     def acquire(
         self, api: DownstreamApi, assertion: str, expires_at: float,
         claims_challenge: str | None = None,
     ) -> str:
-        """An access token for ``api``; ``claims_challenge`` forces a fresh exchange."""
-        with self._cache.partition(_partition_key(assertion), expires_at):
-            if claims_challenge is None:
-                token = self._from_cache(api)
-                if token is not None:
-                    return token
-            return self._exchange(api, assertion, claims_challenge)
+        """An access token for ``api``; ``claims_challenge`` forces a fresh exchange.
+
+        Concurrent calls for one caller and API share one lookup, and so one exchange."""
+        key = _partition_key(assertion)
+        return self._flights.run(
+            ("acquire", key, api.name, claims_challenge),
+            lambda: self._acquire(api, assertion, key, expires_at, claims_challenge))
 
     def reacquire(self, api: DownstreamApi, assertion: str, expires_at: float) -> str:
         """A new token for ``api`` after it refused the cached one: that token is dropped
         from the caller's partition (their other APIs' tokens stay) and the incoming token
         is exchanged again."""
-        with self._cache.partition(_partition_key(assertion), expires_at):
+        key = _partition_key(assertion)
+        return self._flights.run(("reacquire", key, api.name),
+                                 lambda: self._reacquire(api, assertion, key, expires_at))
+
+    def _acquire(self, api: DownstreamApi, assertion: str, key: str, expires_at: float,
+                 claims: str | None) -> str:
+        with self._cache.partition(key, expires_at):
+            if claims is not None:
+                return self._exchange(api, assertion, claims)
+            if self._cached(api):
+                token = self._from_cache(api)
+                if token is not None:
+                    return token
+        return self._from_entra(api, assertion, key, expires_at)
+
+    def _cached(self, api: DownstreamApi) -> bool:
+        """Whether the caller's partition has a token for ``api`` that needs no call to Entra:
+        this process's copy first, then the shared cache's (another instance may have one)."""
+        held = self._cache.holds_access_token(api.scopes)
+        metrics.cache_lookup("process", hit=held)
+        if held or not self._cache.is_shared:
+            return held
+        shared = self._cache.refresh_from_shared(api.scopes)
+        metrics.cache_lookup("redis", hit=shared)
+        return shared
+
+    def _from_entra(self, api: DownstreamApi, assertion: str, key: str,
+                    expires_at: float) -> str:
+        """A token from Entra: by the refresh token if the partition has one, else by an
+        exchange. Instances take turns per caller and API; one that waited for its turn first
+        looks at what the other obtained."""
+        with self._cache.exclusive(key, api.name), self._cache.partition(key, expires_at):
+            token = self._from_cache(api)
+            return token if token is not None else self._exchange(api, assertion, None)
+
+    def _reacquire(self, api: DownstreamApi, assertion: str, key: str,
+                   expires_at: float) -> str:
+        with self._cache.partition(key, expires_at):
             self._cache.remove_access_tokens(api.scopes)
             return self._exchange(api, assertion, None)
 
@@ -154,6 +198,7 @@ class DownstreamTokenProvider:
         status, retry_after = failure
         seconds = parse_retry_after(retry_after, DEFAULT_RETRY_AFTER)
         self._backoff.hold(" ".join(api.scopes), seconds)
+        metrics.entra_throttled(api.name)
         log.warning("Entra ID answered HTTP %d for %s; holding back %ds", status, api.name, seconds)
         raise ServiceUnavailable(f"Entra ID answered HTTP {status}; retry later",
                                  retry_after=seconds)
@@ -171,11 +216,11 @@ class DownstreamTokenProvider:
                 try:
                     self._app = msal.ConfidentialClientApplication(
                         self._settings.client_id,
-                        client_credential=self._settings.client_secret,
+                        client_credential=client_credential(self._settings),
                         authority=self._settings.authority,
                         instance_discovery=False,  # talk to AZURE_AUTHORITY_HOST only
                         token_cache=self._cache,
-                        http_client=self._session,
+                        http_client=ObservedEntraClient(self._session),  # request id, counts
                         client_capabilities=CLIENT_CAPABILITIES,
                     )
                 except (requests.RequestException, MsalServiceError, ValueError) as exc:

@@ -259,8 +259,8 @@ def test_signed_claims_are_accepted_exactly_when_valid(env: Env, data: st.DataOb
 @given(token=st.one_of(st.text(max_size=200), token_chars,
                        st.lists(segment, min_size=1, max_size=5).map(".".join)))
 def test_parse_segments_raises_only_api_errors(token: str) -> None:
-    header = only_api_errors(lambda: parse_segments(token))
-    assert header is None or isinstance(header, dict)
+    segments = only_api_errors(lambda: parse_segments(token))
+    assert segments is None or isinstance(segments.header, dict)
 
 
 @FUZZ

@@ -39,6 +39,20 @@ def test_defaults_without_any_setting(tmp_cwd: Path, clean_env: None) -> None:
     assert config["loglevel"] == "info"
 
 
+@pytest.mark.parametrize(("bind", "reuse_port"), [
+    ("127.0.0.1:8000", True), ("[::1]:8000", True),
+    # Port 0 would give each worker another port; unix:PATH, a file each worker replaces.
+    ("127.0.0.1:0", False), ("unix:/tmp/api.sock", False),
+])
+def test_each_worker_listens_on_a_socket_of_its_own_for_a_tcp_port(
+    tmp_cwd: Path, clean_env: None, bind: str, reuse_port: bool
+) -> None:
+    (tmp_cwd / ".env").write_text(f"BIND={bind}\n")
+    config = runpy.run_path(str(CONFIG))
+    assert config["bind"] == bind
+    assert config["reuse_port"] is reuse_port
+
+
 @pytest.mark.parametrize(("line", "message"), [
     ("WEB_CONCURRENCY=two", "WEB_CONCURRENCY must be a whole number from 1 to 256"),
     ("LOG_LEVEL=verbose", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+import requests
+import responses
 from flask.testing import FlaskClient
 
 from app import create_app
@@ -116,3 +121,67 @@ def test_the_session_raises_total_timeout_and_refuses_large_bodies(
     response = session.get(f"{loopback.url}/small")
     assert response.json() == {"ok": True}
     assert b"".join(response.iter_content(4)) == b'{"ok": true}'
+
+
+# --- the environment, read when the session is built --------------------------------------------
+
+def test_the_ca_bundle_from_the_environment_is_used(loopback: LoopbackServer,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # The loopback fixture sets REQUESTS_CA_BUNDLE to its CA, as the e2e stack does: only
+    # that bundle lets the session trust the loopback server.
+    loopback.routes["/small"] = Route(b'{"ok": true}')
+    session = TimeoutSession((5, 10), total=5, max_body=1024)
+    assert session.verify == os.environ["REQUESTS_CA_BUNDLE"]
+    assert session.trust_env is False  # so requests reads neither it nor ~/.netrc per call
+    assert session.get(f"{loopback.url}/small").json() == {"ok": True}
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    assert TimeoutSession((5, 10), total=5, max_body=1024).verify is True  # the system CAs
+
+
+def test_curl_ca_bundle_is_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/curl-bundle.pem")
+    assert TimeoutSession((5, 10), total=5, max_body=1024).verify == "/etc/curl-bundle.pem"
+
+
+def test_calls_read_neither_the_environment_nor_netrc(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = {"netrc": 0, "environment": 0}
+
+    def counting(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def count(*args: Any, **kwargs: Any) -> Any:
+            reads[name] += 1
+            return real(*args, **kwargs)
+        return count
+
+    monkeypatch.setattr(requests.sessions, "get_netrc_auth",
+                        counting("netrc", requests.sessions.get_netrc_auth))
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies",
+                        counting("environment", requests.sessions.get_environ_proxies))
+    monkeypatch.setattr(requests.sessions, "resolve_proxies",
+                        counting("environment", requests.sessions.resolve_proxies))
+    session = TimeoutSession((5, 10), total=5, max_body=1024)
+    with responses.RequestsMock() as mock:
+        mock.get("https://graph.microsoft.com/v1.0/me", json={"ok": True})
+        for _ in range(3):
+            assert session.get("https://graph.microsoft.com/v1.0/me").json() == {"ok": True}
+    assert reads == {"netrc": 0, "environment": 0}
+
+
+def test_proxy_variables_are_honoured_no_proxy_included(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,.microsoftonline.com")
+    session = TimeoutSession((5, 10), total=5, max_body=1024)
+    with responses.RequestsMock() as mock:
+        for url in ("https://graph.microsoft.com/v1.0/me",
+                    "https://login.microsoftonline.com/tenant/v2.0/keys"):
+            mock.get(url, json={})
+            session.get(url)
+        sent = [call.request.req_kwargs["proxies"] for call in mock.calls]
+    assert sent[0]["https"] == "http://proxy.example:3128"
+    assert "https" not in sent[1]

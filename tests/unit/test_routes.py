@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 import responses
+from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.support.contract import assert_refusal
-from tests.support.stubs import JWKS_URL, METADATA_URL, StubServices
+from tests.support.stubs import GRAPH_URL, JWKS_URL, METADATA_URL, StubServices
 from tests.support.tokens import ISSUER, TokenFactory, bearer
 
 
@@ -62,6 +64,124 @@ def test_users_passes_a_good_top_on(client: FlaskClient, stubs: StubServices,
     response = client.get(f"/api/users?$top={top}", headers=bearer(tokens.valid()))
     assert response.status_code == 200
     assert f"%24top={sent}" in response.json["query"]
+
+
+# --- paging through /api/users -------------------------------------------------------------
+
+SKIPTOKEN = "RFNwdAIAAQAAACpVc2VyXzY4"
+USERS_PAGE = {
+    "@odata.context": f"{GRAPH_URL}/$metadata#users(displayName,mail)",
+    "@odata.nextLink": f"{GRAPH_URL}/users?$top=2&$select=displayName,mail"
+                       f"&$skiptoken={SKIPTOKEN}",
+    "value": [{"displayName": "Alice"}, {"displayName": "Bob"}],
+}
+
+
+def test_users_next_link_is_the_apis_own_and_can_be_followed(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory
+) -> None:
+    stubs.graph_responses.append((200, USERS_PAGE, {}))
+    token = bearer(tokens.valid())
+    response = client.get("/api/users?$top=2&$select=displayName,mail", headers=token)
+    assert response.status_code == 200
+    assert response.json == {
+        "value": [{"displayName": "Alice"}, {"displayName": "Bob"}],
+        "@odata.nextLink": f"/api/users?$top=2&$select=displayName,mail&$skiptoken={SKIPTOKEN}",
+    }
+    following = client.get(response.json["@odata.nextLink"], headers=token)
+    assert following.status_code == 200
+    query = following.json["query"]  # what Graph was asked
+    assert f"%24skiptoken={SKIPTOKEN}" in query
+    assert "%24top=2" in query and "%24select=displayName%2Cmail" in query
+    assert stubs.token_calls == 1
+
+
+@pytest.mark.parametrize("link", [
+    f"https://attacker.example/v1.0/users?$skiptoken={SKIPTOKEN}",
+    f"http://graph.microsoft.com/v1.0/users?$skiptoken={SKIPTOKEN}",
+    f"https://graph.microsoft.com/beta/users?$skiptoken={SKIPTOKEN}",
+    f"{GRAPH_URL}/groups?$skiptoken={SKIPTOKEN}",
+    f"{GRAPH_URL}/users?$top=2",
+    f"{GRAPH_URL}/users?$skiptoken=a&$skiptoken=b",
+    f"{GRAPH_URL}/users?$skiptoken={'a' * 513}",
+    f"{GRAPH_URL}/users?$skiptoken=a%20b",
+    42,
+])
+def test_users_next_link_elsewhere_is_dropped(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory,
+    caplog: pytest.LogCaptureFixture, link: Any
+) -> None:
+    stubs.graph_responses.append((200, {**USERS_PAGE, "@odata.nextLink": link}, {}))
+    response = client.get("/api/users", headers=bearer(tokens.valid()))
+    assert response.status_code == 200
+    assert response.json == {"value": USERS_PAGE["value"]}
+    assert (f"dropped graph's @odata.nextLink: not a page of {GRAPH_URL}/users the API can "
+            "pass on") in caplog.messages
+
+
+def test_me_leaves_graphs_context_out(client: FlaskClient, stubs: StubServices,
+                                      tokens: TokenFactory) -> None:
+    profile = {"@odata.context": f"{GRAPH_URL}/$metadata#users/$entity", "displayName": "A"}
+    stubs.graph_responses.append((200, profile, {}))
+    response = client.get("/api/me", headers=bearer(tokens.valid()))
+    assert response.status_code == 200
+    assert response.json == {"displayName": "A"}
+
+
+@pytest.mark.parametrize("skiptoken", ["", "a b", "a&b", "a%b", "a\"b", "\u00e9", "a" * 513])
+def test_users_rejects_a_bad_skiptoken_without_outbound_call(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory, skiptoken: str
+) -> None:
+    response = client.get("/api/users", query_string={"$skiptoken": skiptoken},
+                          headers=bearer(tokens.valid()))
+    body = assert_refusal(response, 400, "invalid_request", description="$skiptoken must be")
+    assert set(body) == {"error", "error_description"}
+    assert stubs.token_calls == 0
+
+
+@pytest.mark.parametrize("skiptoken", ["X'4453707402000100'", "a" * 512, "Ab0-._~()*!+/="])
+def test_users_passes_a_good_skiptoken_on(client: FlaskClient, stubs: StubServices,
+                                          tokens: TokenFactory, skiptoken: str) -> None:
+    response = client.get("/api/users", query_string={"$skiptoken": skiptoken},
+                          headers=bearer(tokens.valid()))
+    assert response.status_code == 200
+    assert stubs.mock.calls[-1].request.params["$skiptoken"] == skiptoken
+
+
+@pytest.mark.parametrize(("query", "name"), [
+    ("$top=5&$top=abc", "$top"), ("$top=abc&$top=5", "$top"), ("$top=5&$top=5", "$top"),
+    ("%24top=5&$top=6", "$top"), ("$select=mail&$select=id", "$select"),
+    ("$filter=a&$top=2&$filter=b", "$filter"), ("$skiptoken=a&$skiptoken=b", "$skiptoken"),
+])
+def test_users_refuses_a_repeated_option_whatever_the_order(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory, query: str, name: str
+) -> None:
+    response = client.get(f"/api/users?{query}", headers=bearer(tokens.valid()))
+    body = assert_refusal(response, 400, "invalid_request")
+    assert body == {"error": "invalid_request",
+                    "error_description": f"{name} may be given only once"}
+    assert stubs.token_calls == 0
+
+
+@pytest.mark.parametrize(("value", "status"), [
+    ("a" * 1024, 200), ("\U0001F600" * 256, 200), ("\u00e9" * 512, 200),
+    ("a" * 1025, 400), ("\U0001F600" * 256 + "a", 400), ("\u00e9" * 513, 400),
+])
+def test_users_caps_select_and_filter_in_utf8_bytes(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory, value: str, status: int
+) -> None:
+    for name in ("$select", "$filter"):
+        response = client.get("/api/users", query_string={name: value},
+                              headers=bearer(tokens.valid()))
+        assert response.status_code == status, (name, len(value), response.json)
+        if status == 400:
+            assert response.json["error_description"] == (
+                f"{name} must be non-blank and at most 1024 bytes in UTF-8")
+
+
+def test_there_is_no_static_files_route(app: Flask, client: FlaskClient) -> None:
+    assert "static" not in {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert_refusal(client.get("/static/app.js"), 404, "not_found")
 
 
 def test_subscriptions_follows_next_links(
