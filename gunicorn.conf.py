@@ -31,6 +31,10 @@ threads = _server.threads
 reuse_port = not _server.bind.startswith("unix:") and int(_server.bind.rpartition(":")[2]) != 0
 timeout = 30
 graceful_timeout = 10
+# gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), so
+# several instances on one host (tests, benchmarks, side-by-side deployments) would replace
+# each other's; the API does not use it.
+control_socket_disable = True
 # Entra tokens with many claims can exceed gunicorn's 8 KiB default; the app refuses tokens
 # over 16 KiB itself, with a JSON error instead of gunicorn's plain-text 400.
 limit_request_field_size = 32768
