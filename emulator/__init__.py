@@ -7,6 +7,7 @@
 
 from emulator.directory import (
     API_APP_ID_URI,
+    API_CERTIFICATE_SUBJECT,
     API_CLIENT_ID,
     API_CLIENT_SECRET,
     API_SCOPE,
@@ -14,6 +15,8 @@ from emulator.directory import (
     DAEMON_CLIENT_ID,
     DAEMON_CLIENT_SECRET,
     GRAPH_APP_ID,
+    MANAGED_IDENTITY_CLIENT_ID,
+    MANAGED_IDENTITY_PRINCIPAL_ID,
     MFA_POLICY_ID,
     OTHER_TENANT_DOMAIN,
     OTHER_TENANT_ID,
@@ -21,13 +24,18 @@ from emulator.directory import (
     SUBSCRIPTIONS,
     TENANT_DOMAIN,
     TENANT_ID,
+    TOKEN_EXCHANGE_AUDIENCE,
     USERS,
+    WORKLOAD_IDENTITY_ISSUER,
+    WORKLOAD_IDENTITY_SUBJECT,
 )
+from emulator.entra.key_credentials import ClientCertificate
 from emulator.entra.redirect_uris import DEFAULT_SPA_REDIRECT_URIS
 from emulator.server import Emulator
 
 __all__ = [
     "API_APP_ID_URI",
+    "API_CERTIFICATE_SUBJECT",
     "API_CLIENT_ID",
     "API_CLIENT_SECRET",
     "API_SCOPE",
@@ -36,6 +44,8 @@ __all__ = [
     "DAEMON_CLIENT_SECRET",
     "DEFAULT_SPA_REDIRECT_URIS",
     "GRAPH_APP_ID",
+    "MANAGED_IDENTITY_CLIENT_ID",
+    "MANAGED_IDENTITY_PRINCIPAL_ID",
     "MFA_POLICY_ID",
     "OTHER_TENANT_DOMAIN",
     "OTHER_TENANT_ID",
@@ -43,6 +53,10 @@ __all__ = [
     "SUBSCRIPTIONS",
     "TENANT_DOMAIN",
     "TENANT_ID",
+    "TOKEN_EXCHANGE_AUDIENCE",
     "USERS",
+    "WORKLOAD_IDENTITY_ISSUER",
+    "WORKLOAD_IDENTITY_SUBJECT",
+    "ClientCertificate",
     "Emulator",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,11 +48,12 @@ class TlsFiles:
         return context
 
 
-def ensure_tls_files(state_dir: Path) -> TlsFiles:
-    """Create (or reuse) the CA and server certificate, and rewrite the CA bundle."""
+def ensure_tls_files(state_dir: Path, server_names: Sequence[str] = ()) -> TlsFiles:
+    """Create (or reuse) the CA and server certificate, and rewrite the CA bundle. The server
+    certificate also covers `server_names` (a new one is issued if it does not)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     ca_cert, ca_key = _load_or_create_ca(state_dir)
-    _ensure_server_cert(state_dir, ca_cert, ca_key)
+    _ensure_server_cert(state_dir, ca_cert, ca_key, (*SERVER_DNS_NAMES, *server_names))
     files = TlsFiles(
         ca=state_dir / CA_FILE,
         server_cert=state_dir / SERVER_CERT_FILE,
@@ -122,16 +124,19 @@ def _load_or_create_ca(state_dir: Path) -> tuple[x509.Certificate, rsa.RSAPrivat
 
 
 def _ensure_server_cert(
-    state_dir: Path, ca_cert: x509.Certificate, ca_key: rsa.RSAPrivateKey
+    state_dir: Path, ca_cert: x509.Certificate, ca_key: rsa.RSAPrivateKey,
+    dns_names: Sequence[str],
 ) -> None:
     cert_path, key_path = state_dir / SERVER_CERT_FILE, state_dir / SERVER_KEY_FILE
     if cert_path.is_file() and key_path.is_file():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        if cert.issuer == ca_cert.subject and not _expires_soon(cert):
+        if (cert.issuer == ca_cert.subject and not _expires_soon(cert)
+                and set(dns_names) <= set(_dns_names(cert))):
             return
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = _now()
-    san = [x509.DNSName(n) for n in SERVER_DNS_NAMES] + [x509.IPAddress(ip) for ip in SERVER_IPS]
+    san = [x509.DNSName(n) for n in dict.fromkeys(dns_names)] + [
+        x509.IPAddress(ip) for ip in SERVER_IPS]
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     cert = (
         x509.CertificateBuilder()
@@ -153,6 +158,14 @@ def _ensure_server_cert(
     )
     _write_key(key_path, key)
     write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+
+
+def _dns_names(cert: x509.Certificate) -> list[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return san.get_values_for_type(x509.DNSName)
 
 
 def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:

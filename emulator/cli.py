@@ -1,4 +1,5 @@
-"""Command line: `python -m emulator serve | token | users`."""
+"""Command line: `python -m emulator serve | token | users | client-certificate |
+workload-identity-token | managed-identity`."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ from emulator.directory import (
     TENANTS,
     USERS,
 )
+from emulator.entra.key_credentials import TRUSTS
 from emulator.entra.redirect_uris import DEFAULT_SPA_REDIRECT_URIS
 from emulator.server import DEFAULT_STATE_DIR, Emulator
+from emulator.state_dir import write_atomically
 
 DEFAULT_PORT = 8443
 DEFAULT_URL = f"https://127.0.0.1:{DEFAULT_PORT}"
@@ -38,6 +41,8 @@ A local Entra ID + Microsoft Graph + Azure Resource Manager emulator (HTTPS on l
   serve   run it:      python -m emulator serve --port 8443
   token   get a token: python -m emulator token --user alice   (prints only the token)
   users   list the built-in users and how each behaves in the OBO flow
+  client-certificate, workload-identity-token, managed-identity
+          the API's other credentials: each prints the API's settings for it
 
 Tenant {tenant}; API client {api} (scope {uri}/access_as_user);
 SPA client {spa}. Any non-empty password signs a user in; the sign-in page
@@ -70,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                        dest="spa_redirect_uris",
                        help="register a redirect URI (type spa) for the frontend client, beside "
                        f"{' and '.join(DEFAULT_SPA_REDIRECT_URIS)}; repeatable")
+    serve.add_argument("--server-name", action="append", default=[], metavar="HOST",
+                       dest="server_names",
+                       help="a host name to answer as too, e.g. login.microsoftonline.us to pose "
+                       "as a national cloud (reached through a proxy); repeatable")
     serve.add_argument("--quiet", action="store_true", help="do not log each request")
 
     token = commands.add_parser(
@@ -93,7 +102,36 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the user's password: any non-empty string (default emulator)")
 
     commands.add_parser("users", help="list the built-in directory")
+
+    certificate = commands.add_parser(
+        "client-certificate", help="write a new client certificate for the API (PEM: key and "
+        "certificate) and print the API's settings for it")
+    certificate.add_argument("--out", type=Path, required=True, help="the PEM file to write")
+    certificate.add_argument("--trust", choices=[t.replace("_", "-") for t in TRUSTS],
+                             default="thumbprint",
+                             help="thumbprint: registered for the API (default); subject-issuer: "
+                             "issued by the emulator's client CA with the subject the API "
+                             "trusts; none: a certificate Entra refuses")
+    certificate.add_argument("--password", help="encrypt the private key with this password")
+    token_file = commands.add_parser(
+        "workload-identity-token", help="write an AKS workload identity token file and print "
+        "the API's setting for it")
+    token_file.add_argument("--out", type=Path, required=True, help="the token file to write")
+    token_file.add_argument("--lifetime", type=int, default=3600,
+                            help="seconds until it expires (default 3600; negative: expired)")
+    commands.add_parser("managed-identity", help="print the managed identity endpoint's "
+                        "settings (IDENTITY_ENDPOINT, IDENTITY_HEADER) and the identity's "
+                        "client id")
+    for command in (certificate, token_file, commands.choices["managed-identity"]):
+        _add_connection_options(command)
     return parser
+
+
+def _add_connection_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--url", default=DEFAULT_URL,
+                         help=f"emulator base URL (default {DEFAULT_URL})")
+    command.add_argument("--ca", type=Path, default=DEFAULT_CA,
+                         help=f"CA bundle to trust (default {DEFAULT_CA})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args)
         if args.command == "token":
             print(fetch_token(args))
+            return 0
+        if args.command in CREDENTIAL_COMMANDS:
+            for name, value in CREDENTIAL_COMMANDS[args.command](args).items():
+                print(f"{name}={value}")
             return 0
         print_users()
         return 0
@@ -126,7 +168,8 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         emulator = Emulator(state_dir=args.state_dir, host=args.host, port=args.port,
-                            spa_redirect_uris=args.spa_redirect_uris).start()
+                            spa_redirect_uris=args.spa_redirect_uris,
+                            server_names=args.server_names).start()
     except (OSError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     print(f"emulator listening on {emulator.base_url}", flush=True)
@@ -134,6 +177,8 @@ def serve(args: argparse.Namespace) -> int:
           flush=True)
     print(f"authority {emulator.authority}  graph {emulator.graph_url}  "
           f"arm {emulator.arm_url}", flush=True)
+    print(f"managed identity endpoint {emulator.managed_identity_endpoint} (its header and the "
+          "identity: python -m emulator managed-identity)", flush=True)
     stop.wait()
     emulator.stop()
     return 0
@@ -205,6 +250,77 @@ def _request_token(
     except ValueError as exc:
         raise CliError(f"the token endpoint answered HTTP {response.status_code} "
                        "without JSON") from exc
+
+
+def write_client_certificate(args: argparse.Namespace) -> dict[str, str]:
+    """Ask the emulator for a new certificate, write it to --out (mode 0600)."""
+    trust = args.trust.replace("-", "_")
+    body = _control_plane(args, "POST", "/_emulator/client-certificates",
+                          {"trust": trust, "password": args.password})
+    _write_private(args.out, str(body["pem"]))
+    print(f"{body['subject']}: SHA-256 thumbprint {body['thumbprint_sha256']}, SHA-1 "
+          f"{body['thumbprint_sha1']}", file=sys.stderr)
+    env = {"AZURE_CLIENT_CERTIFICATE_PATH": str(args.out.resolve())}
+    if args.password:
+        env["AZURE_CLIENT_CERTIFICATE_PASSWORD"] = args.password
+    if trust == "subject_issuer":
+        env["AZURE_CLIENT_SEND_CERTIFICATE_CHAIN"] = "true"
+    return env
+
+
+def write_workload_identity_token(args: argparse.Namespace) -> dict[str, str]:
+    """Ask the emulator for a service account token, write it to --out as the kubelet does."""
+    body = _control_plane(args, "POST", "/_emulator/workload-identity/tokens",
+                          {"lifetime": args.lifetime})
+    _write_private(args.out, str(body["token"]))
+    return {"AZURE_FEDERATED_TOKEN_FILE": str(args.out.resolve())}
+
+
+def managed_identity_settings(args: argparse.Namespace) -> dict[str, str]:
+    body = _control_plane(args, "GET", "/_emulator/managed-identity", None)
+    return {"IDENTITY_ENDPOINT": str(body["IDENTITY_ENDPOINT"]),
+            "IDENTITY_HEADER": str(body["IDENTITY_HEADER"]),
+            "AZURE_MANAGED_IDENTITY_CLIENT_ID": str(body["client_id"])}
+
+
+CREDENTIAL_COMMANDS = {
+    "client-certificate": write_client_certificate,
+    "workload-identity-token": write_workload_identity_token,
+    "managed-identity": managed_identity_settings,
+}
+
+
+def _control_plane(args: argparse.Namespace, method: str, path: str,
+                   body: dict[str, Any] | None) -> dict[str, Any]:
+    if not args.ca.is_file():
+        raise CliError(f"CA bundle {args.ca} not found; pass --ca <state-dir>/ca-bundle.pem")
+    with requests.Session() as session:
+        session.trust_env = False  # as in fetch_token: --ca wins, no proxy for loopback
+        session.verify = str(args.ca)
+        try:
+            response = session.request(method, args.url.rstrip("/") + path, json=body,
+                                       timeout=30)
+        except requests.exceptions.SSLError as exc:
+            raise CliError(f"TLS verification of {args.url} failed; is --ca the emulator's "
+                           "ca-bundle.pem?") from exc
+        except requests.exceptions.RequestException as exc:
+            raise CliError(f"cannot reach the emulator at {args.url}; is "
+                           "`python -m emulator serve` running?") from exc
+    try:
+        answer = dict(response.json())
+    except ValueError as exc:
+        raise CliError(f"the control plane answered HTTP {response.status_code} without "
+                       "JSON") from exc
+    if response.status_code >= 400:
+        raise CliError(str(answer.get("message", f"HTTP {response.status_code}")))
+    return answer
+
+
+def _write_private(path: Path, text: str) -> None:
+    try:
+        write_atomically(path, text.encode("ascii"), mode=0o600)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}") from exc
 
 
 def _describe(response: requests.Response) -> str:

@@ -26,6 +26,21 @@ DAEMON_CLIENT_SECRET = "emulator-daemon-secret-not-for-production"  # noqa: S105
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 ARM_APP_ID = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
 ARM_AUDIENCE = "https://management.azure.com"
+# The audience of tokens used as federated client assertions, and the app id Entra puts in the
+# aud claim of its own such tokens (a managed identity's).
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 - an audience
+TOKEN_EXCHANGE_APP_ID = "fb60f99c-7a34-4190-8149-302f77469936"  # noqa: S105 - an app id
+
+# What the API's registration trusts besides its secret. Certificates registered by thumbprint
+# are kept at run time (emulator.entra.key_credentials); these are fixed:
+# subject name + issuer: a certificate with this subject, chained to the emulator's client CA;
+API_CERTIFICATE_SUBJECT = "CN=obo-api.contoso.test"
+# a Kubernetes service account token of the emulated AKS cluster (workload identity);
+WORKLOAD_IDENTITY_ISSUER = "https://oidc.aks.contoso.test/7e57c0de-0000-4000-8000-00000000e001/"
+WORKLOAD_IDENTITY_SUBJECT = "system:serviceaccount:obo:obo-api"
+# a token of the user-assigned managed identity the API's compute runs as.
+MANAGED_IDENTITY_CLIENT_ID = "e3a1c0de-0000-4000-8000-00000000a004"
+MANAGED_IDENTITY_PRINCIPAL_ID = "e3a1c0de-0000-4000-8000-00000000d004"
 
 # The conditional-access policy id Entra names in the MFA claims challenges (dave, judy).
 MFA_POLICY_ID = "e3a1c0de-0000-4000-8000-00000000f001"
@@ -71,6 +86,31 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class FederatedCredential:
+    """A federated identity credential of an app registration: Entra takes, as the app's client
+    assertion, a token that `issuer` issued about `subject` for one of `audiences`."""
+
+    name: str
+    # None: this tenant's own issuer (a managed identity's token), on whichever host the
+    # emulator answers; Entra's is https://login.microsoftonline.com/{tenant}/v2.0.
+    issuer: str | None
+    subject: str
+    audiences: tuple[str, ...] = (TOKEN_EXCHANGE_AUDIENCE,)
+
+
+@dataclass(frozen=True)
+class ManagedIdentity:
+    """A user-assigned managed identity: a service principal whose tokens the compute it is
+    assigned to gets from its local endpoint, without a credential."""
+
+    client_id: str
+    principal_id: str  # the object id: the sub and oid of its tokens
+    display_name: str
+    resource_id: str
+    tenant_id: str = TENANT_ID
+
+
+@dataclass(frozen=True)
 class ClientApp:
     app_id: str
     display_name: str
@@ -82,6 +122,10 @@ class ClientApp:
     # Registered on the "Single-page application" platform: its redirect URIs are of type
     # `spa` (see emulator.entra.redirect_uris), and its codes are redeemed cross-origin.
     single_page_app: bool = False
+    federated_credentials: tuple[FederatedCredential, ...] = ()
+    # Subject names of certificates trusted when they chain to the emulator's client CA
+    # (Entra's trustedCertificateSubjects: subject name + issuer authentication).
+    trusted_certificate_subjects: frozenset[str] = frozenset()
 
     @property
     def is_confidential(self) -> bool:
@@ -161,10 +205,13 @@ TENANTS: Mapping[str, Tenant] = MappingProxyType(
     }
 )
 
+# Identifier URIs include the national clouds' (US Government, China), so the emulator can
+# pose as one of them (Emulator(server_names=...)); in Azure each cloud knows only its own.
 GRAPH = Resource(
     app_id=GRAPH_APP_ID,
     display_name="Microsoft Graph",
-    identifier_uris=("https://graph.microsoft.com", GRAPH_APP_ID),
+    identifier_uris=("https://graph.microsoft.com", GRAPH_APP_ID, "https://graph.microsoft.us",
+                     "https://dod-graph.microsoft.us", "https://microsoftgraph.chinacloudapi.cn"),
     delegated_scopes=frozenset(
         {"User.Read", "User.ReadBasic.All", "User.Read.All", "Directory.Read.All", "Mail.Read"}
     ),
@@ -174,7 +221,11 @@ GRAPH = Resource(
 ARM = Resource(
     app_id=ARM_APP_ID,
     display_name="Windows Azure Service Management API",
-    identifier_uris=("https://management.azure.com", "https://management.core.windows.net"),
+    identifier_uris=("https://management.azure.com", "https://management.core.windows.net",
+                     "https://management.usgovcloudapi.net",
+                     "https://management.core.usgovcloudapi.net",
+                     "https://management.chinacloudapi.cn",
+                     "https://management.core.chinacloudapi.cn"),
     delegated_scopes=frozenset({"user_impersonation"}),
 )
 API = Resource(
@@ -185,7 +236,27 @@ API = Resource(
     app_roles=frozenset({"Reports.Read.All", "Reports.Write.All"}),
     audience=API_CLIENT_ID,
 )
-RESOURCES: tuple[Resource, ...] = (GRAPH, ARM, API)
+TOKEN_EXCHANGE = Resource(
+    app_id=TOKEN_EXCHANGE_APP_ID,
+    display_name="AAD Token Exchange Endpoint",
+    identifier_uris=(TOKEN_EXCHANGE_AUDIENCE, TOKEN_EXCHANGE_APP_ID),
+    delegated_scopes=frozenset(),
+    audience=TOKEN_EXCHANGE_APP_ID,
+)
+RESOURCES: tuple[Resource, ...] = (GRAPH, ARM, API, TOKEN_EXCHANGE)
+
+MANAGED_IDENTITIES: Mapping[str, ManagedIdentity] = MappingProxyType(
+    {
+        MANAGED_IDENTITY_CLIENT_ID: ManagedIdentity(
+            client_id=MANAGED_IDENTITY_CLIENT_ID,
+            principal_id=MANAGED_IDENTITY_PRINCIPAL_ID,
+            display_name="obo-api-identity",
+            resource_id="/subscriptions/e3a1c0de-0000-4000-8000-00000000c001/resourcegroups/obo"
+                        "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+                        "/obo-api-identity",
+        ),
+    }
+)
 
 CLIENTS: Mapping[str, ClientApp] = MappingProxyType(
     {
@@ -199,6 +270,12 @@ CLIENTS: Mapping[str, ClientApp] = MappingProxyType(
                 ARM_APP_ID: frozenset({"user_impersonation"}),
             },
             app_role_grants={GRAPH_APP_ID: frozenset({"User.Read.All"})},
+            federated_credentials=(
+                FederatedCredential("aks-workload-identity", WORKLOAD_IDENTITY_ISSUER,
+                                    WORKLOAD_IDENTITY_SUBJECT),
+                FederatedCredential("managed-identity", None, MANAGED_IDENTITY_PRINCIPAL_ID),
+            ),
+            trusted_certificate_subjects=frozenset({API_CERTIFICATE_SUBJECT}),
         ),
         SPA_CLIENT_ID: ClientApp(
             app_id=SPA_CLIENT_ID,

@@ -68,9 +68,11 @@ class Principal:
 
 
 def authenticate_bearer(
-    keys: KeyRing, audiences: Collection[str], now: float | None = None
+    keys: KeyRing, audiences: Collection[str], now: float | None = None,
+    server_names: Collection[str] = (),
 ) -> Principal:
-    """Validate the request's bearer token: signature, issuer, audience, then lifetime."""
+    """Validate the request's bearer token: signature, issuer (the emulator's Entra under any of
+    its names), audience, then lifetime."""
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         raise BearerRejected("missing")
@@ -81,7 +83,7 @@ def authenticate_bearer(
     except TokenRejected as exc:
         raise BearerRejected("signature") from exc
     claims = token.claims
-    if not issued_by_emulator(claims.get("iss"), claims.get("tid"), request.host):
+    if not issued_by_emulator(claims.get("iss"), claims.get("tid"), request.host, server_names):
         raise BearerRejected("issuer", token)
     if str(claims.get("aud", "")).lower() not in {a.lower() for a in audiences}:
         raise BearerRejected("audience", token)

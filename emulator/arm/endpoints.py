@@ -12,7 +12,7 @@ from flask import Blueprint, Response, request
 
 from emulator.arm.responses import add_arm_headers, arm_error, arm_json
 from emulator.control import current_control, serves
-from emulator.directory import subscriptions_in
+from emulator.directory import ARM, subscriptions_in
 from emulator.resource_auth import BearerRejected, Principal, authenticate_bearer, cae_challenge
 from emulator.signing import b64url, b64url_decode
 from emulator.state import current_state
@@ -30,6 +30,9 @@ ALLOWED_AUDIENCES = (
     "https://management.core.windows.net/", "https://management.core.windows.net",
     "https://management.azure.com/", "https://management.azure.com",
 )
+# The national clouds' ARM accepts its own, for an emulator posing as one (server_names).
+ACCEPTED_AUDIENCES = frozenset(
+    {*ALLOWED_AUDIENCES, *(f"{uri}{slash}" for uri in ARM.identifier_uris for slash in ("/", ""))})
 _REJECTIONS = {
     "missing": ("AuthenticationFailed",
                 "Authentication failed. The 'Authorization' header is missing."),
@@ -76,7 +79,9 @@ def _authenticated(view: View) -> View:
     @functools.wraps(view)
     def wrapper(**path_args: str) -> Response:
         try:
-            principal = authenticate_bearer(current_state().keys, ALLOWED_AUDIENCES)
+            principal = authenticate_bearer(
+                current_state().keys, ACCEPTED_AUDIENCES,
+                server_names=current_state().server_names)
         except BearerRejected as exc:
             return _rejection(exc)
         if claims := cae_challenge(current_control(), "arm", principal):

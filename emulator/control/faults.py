@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-TARGETS = ("openid-configuration", "keys", "token", "graph", "arm")
+TARGETS = ("openid-configuration", "keys", "token", "graph", "arm", "managed-identity")
 MODE_TARGETS: Mapping[str, tuple[str, ...]] = {
     "status": TARGETS,
     "delay": TARGETS,

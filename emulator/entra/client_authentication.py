@@ -1,4 +1,5 @@
-"""Authenticating the client at the token endpoint: client_secret in the body or HTTP Basic."""
+"""Authenticating the client at the token endpoint: client_secret in the body or HTTP Basic,
+or a client assertion (emulator.entra.client_assertions)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Mapping
 from urllib.parse import unquote_plus
 
 from emulator.directory import CLIENTS, ClientApp, Tenant
+from emulator.entra.client_assertions import AssertionTrust, check_client_assertion
 from emulator.entra.errors import (
     ClientAuthenticationFailed,
     ClientUnauthorized,
@@ -29,7 +31,7 @@ def find_client(client_id: str, tenant: Tenant) -> ClientApp:
 
 
 def authenticate_client(
-    form: Mapping[str, str], authorization: str | None, tenant: Tenant
+    form: Mapping[str, str], authorization: str | None, tenant: Tenant, trust: AssertionTrust
 ) -> ClientApp:
     """Return the calling app, or raise the AADSTS error Entra gives for its credentials."""
     basic_id, basic_secret = _basic_credentials(authorization)
@@ -38,9 +40,10 @@ def authenticate_client(
         raise missing_parameter("client_id")
     client = find_client(client_id, tenant)
     if form.get("client_assertion"):
-        raise ClientAuthenticationFailed(
-            700027, "Client assertion failed signature validation. No certificate credential "
-            f"is registered for app '{client.app_id}'.")
+        if not client.is_confidential:
+            raise _public_client_with_credential()
+        check_client_assertion(form, client, trust)
+        return client
     _check_secret(client, form.get("client_secret") or basic_secret)
     return client
 
@@ -48,9 +51,7 @@ def authenticate_client(
 def _check_secret(client: ClientApp, secret: str | None) -> None:
     if client.secret is None:
         if secret:
-            raise ClientAuthenticationFailed(
-                700025, "Client is public so neither 'client_assertion' nor 'client_secret' "
-                "should be presented.")
+            raise _public_client_with_credential()
         return
     if not secret:
         raise missing_credential()
@@ -59,6 +60,12 @@ def _check_secret(client: ClientApp, secret: str | None) -> None:
             7000215, "Invalid client secret provided. Ensure the secret being sent in the "
             "request is the client secret value, not the client secret ID, for a secret added "
             f"to app '{client.app_id}'.")
+
+
+def _public_client_with_credential() -> ClientAuthenticationFailed:
+    return ClientAuthenticationFailed(
+        700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be "
+        "presented.")
 
 
 def missing_credential() -> ClientAuthenticationFailed:

@@ -1,5 +1,6 @@
 """Entra's part of the control plane (/_emulator/, JSON): token lifetime, the SPA's redirect
-URIs, and user tokens minted without a sign-in (optionally as if after MFA)."""
+URIs, user tokens minted without a sign-in (optionally as if after MFA), and client
+certificates for the API."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from emulator.control.endpoints import bad_request
 from emulator.directory import API_SCOPE, find_user
 from emulator.entra.issuance import mint_user_token
+from emulator.entra.key_credentials import TRUSTS
 from emulator.entra.redirect_uris import InvalidRedirectUri
 from emulator.entra.runtime import checked_token_lifetime, current_entra
 from emulator.state import current_state
@@ -70,6 +72,29 @@ def mint_token() -> Response | tuple[Response, int]:
     token = mint_user_token(current_state().keys, current_entra(), request.host_url.rstrip("/"),
                             user, **options)
     return jsonify({"access_token": token})
+
+
+@bp.post("/client-certificates")
+def new_client_certificate() -> Response | tuple[Response, int]:
+    """A new certificate for the API: {"trust": "thumbprint" | "subject_issuer" | "none",
+    "password": null, "expired": false} (all optional). The answer holds the PEM file's text
+    (private key included) and the thumbprints the portal would list."""
+    spec = request.get_json(silent=True)
+    spec = {} if spec is None else spec
+    if not isinstance(spec, dict):
+        return bad_request("the body must be a JSON object")
+    trust, password, expired = (spec.get("trust", "thumbprint"), spec.get("password"),
+                                spec.get("expired", False))
+    if trust not in TRUSTS:
+        return bad_request(f"trust must be one of {', '.join(TRUSTS)}")
+    if password is not None and (not isinstance(password, str) or not password):
+        return bad_request("password must be a non-empty string or null")
+    if not isinstance(expired, bool):
+        return bad_request("expired must be true or false")
+    made = current_entra().new_client_certificate(trust, password=password, expired=expired)
+    return jsonify({"pem": made.pem, "trust": made.trust, "subject": made.subject,
+                    "thumbprint_sha1": made.thumbprint_sha1,
+                    "thumbprint_sha256": made.thumbprint_sha256}), 201
 
 
 def _mint_options(spec: dict[str, Any]) -> dict[str, Any] | str:

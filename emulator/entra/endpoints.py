@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from emulator.control import current_control, serves
 from emulator.directory import CLIENTS, Tenant, find_tenant, find_user
+from emulator.entra.client_assertions import AssertionTrust
 from emulator.entra.client_authentication import authenticate_client
 from emulator.entra.errors import (
     NO_CACHE_HEADERS,
@@ -23,7 +24,7 @@ from emulator.entra.errors import (
 from emulator.entra.grants import GRANT_COUNTERS, GRANTS, GrantRequest
 from emulator.entra.issuance import Issuer
 from emulator.entra.runtime import current_entra
-from emulator.entra.token_claims import issuer_url
+from emulator.entra.token_claims import emulator_hosts, issued_by_emulator, issuer_url
 from emulator.state import current_state
 
 bp = Blueprint("entra", __name__)
@@ -124,7 +125,8 @@ def token(tenant: str) -> Response:
         if grant is None:
             raise GrantTypeUnsupported(
                 70003, f"The app requested an unsupported grant type '{_grant_type()}'.")
-        client = authenticate_client(request.form, request.headers.get("Authorization"), found)
+        client = authenticate_client(request.form, request.headers.get("Authorization"), found,
+                                     _assertion_trust(found))
         issuer = Issuer(current_state().keys, current_entra(), base_url(), found.id, client,
                         wants_client_info=request.form.get("client_info") == "1",
                         now=time.time())
@@ -135,6 +137,20 @@ def token(tenant: str) -> Response:
     response = jsonify(body)
     response.headers.update(NO_CACHE_HEADERS)
     return _cross_origin(response)
+
+
+def _assertion_trust(tenant: Tenant) -> AssertionTrust:
+    """What this request's client assertion is checked against. Its aud must be this token
+    endpoint under a name of the emulator (tenant by id or domain; v2, or v1's)."""
+    state, entra = current_state(), current_entra()
+    host, names = request.host, state.server_names
+    endpoints = {f"https://{h}/{t}/oauth2{version}/token" for h in emulator_hosts(host, names)
+                 for t in (tenant.id, tenant.domain) for version in ("/v2.0", "")}
+    return AssertionTrust(
+        token_endpoints=endpoints,
+        is_own_issuer=lambda issuer: issued_by_emulator(issuer, tenant.id, host, names),
+        tenant_keys=state.keys, issuer_keys=entra.trusted_issuers,
+        key_credentials=entra.key_credentials, client_ca=entra.client_ca, now=time.time())
 
 
 def _grant_type() -> str:

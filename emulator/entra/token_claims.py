@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from emulator.directory import ClientApp, User
+from emulator.directory import ClientApp, ManagedIdentity, User
 from emulator.signing import b64url, b64url_decode
 
 ID_TOKEN_LIFETIME = 3600
@@ -26,15 +26,24 @@ def issuer_url(base_url: str, tenant_id: str) -> str:
     return f"{base_url}/{tenant_id}/v2.0"
 
 
-def issued_by_emulator(issuer: object, tenant_id: object, request_host: str) -> bool:
-    """True if `issuer` is this emulator's v2 issuer for `tenant_id`, whichever loopback
-    name the token was minted under (127.0.0.1, localhost or ::1 on the same port)."""
+def emulator_hosts(request_host: str, server_names: Iterable[str] = ()) -> frozenset[str]:
+    """The hosts (netlocs) this emulator answers as: the request's, the loopback names on its
+    port, and the names it poses under (a national cloud's hosts, reached on port 443)."""
+    port = urlsplit(f"https://{request_host}").port
+    names = [*LOOPBACK_HOSTS, *server_names]
+    return frozenset({request_host, *server_names, *(f"{h}:{port}" for h in names if port)})
+
+
+def issued_by_emulator(issuer: object, tenant_id: object, request_host: str,
+                       server_names: Iterable[str] = ()) -> bool:
+    """True if `issuer` is this emulator's v2 issuer for `tenant_id`, whichever of its names
+    the token was minted under (127.0.0.1, localhost, ::1 on the same port, or a server
+    name)."""
     if not isinstance(issuer, str) or not isinstance(tenant_id, str):
         return False
     parts = urlsplit(issuer)
-    port = urlsplit(f"https://{request_host}").port
-    hosts = {request_host} | {f"{h}:{port}" for h in LOOPBACK_HOSTS}
-    return parts.scheme == "https" and parts.netloc in hosts and parts.path == f"/{tenant_id}/v2.0"
+    return (parts.scheme == "https" and parts.netloc in emulator_hosts(request_host, server_names)
+            and parts.path == f"/{tenant_id}/v2.0")
 
 
 def new_uti(now: float) -> str:
@@ -132,6 +141,27 @@ def app_access_claims(
     )
     if sorted_roles := sorted(roles):
         claims["roles"] = sorted_roles
+    return dict(sorted(claims.items()))
+
+
+def managed_identity_claims(
+    *,
+    issuer: str,
+    identity: ManagedIdentity,
+    audience: str,
+    lifetime: int,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Claims of a managed identity's app-only token, as its local endpoint returns it."""
+    claims = _common(issuer, identity.tenant_id, audience, lifetime, now or time.time())
+    claims.update(
+        azp=identity.client_id,
+        azpacr="2",  # the client authenticated with a managed identity
+        idtyp="app",
+        oid=identity.principal_id,
+        sub=identity.principal_id,
+        xms_mirid=identity.resource_id,
+    )
     return dict(sorted(claims.items()))
 
 

@@ -46,7 +46,9 @@ def _authenticated(view: View) -> View:
     @functools.wraps(view)
     def wrapper(**path_args: str) -> Response:
         try:
-            principal = authenticate_bearer(current_state().keys, GRAPH.identifier_uris)
+            principal = authenticate_bearer(
+                current_state().keys, GRAPH.identifier_uris,
+                server_names=current_state().server_names)
         except BearerRejected as exc:
             return graph_error(401, "InvalidAuthenticationToken", _REJECTIONS[exc.kind],
                                {"WWW-Authenticate": WWW_AUTHENTICATE})

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from emulator import API_CLIENT_ID, API_CLIENT_SECRET, TENANT_ID, Emulator
-from tests.emulator.support import Browser, trusting_session
+from tests.emulator.support import AppFactory, Browser, trusting_session
 
 
 @pytest.fixture(scope="session")
@@ -49,9 +49,6 @@ def browser(emulator: Emulator) -> Iterator[Browser]:
     """A fresh browser profile (no session cookie) for the sign-in pages."""
     with Browser(emulator) as fresh:
         yield fresh
-
-
-AppFactory = Callable[..., msal.ConfidentialClientApplication]
 
 
 @pytest.fixture

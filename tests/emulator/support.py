@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import jwt
+import msal
 import requests
 
 from emulator import (
@@ -25,6 +27,8 @@ from emulator import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Makes the middle-tier API as MSAL sees it, with the given client credential (conftest).
+AppFactory = Callable[..., msal.ConfidentialClientApplication]
 GRAPH_USER_READ = "https://graph.microsoft.com/User.Read"
 ARM_SCOPE = "https://management.azure.com/user_impersonation"
 API_USER_SCOPE = f"{API_APP_ID_URI}/access_as_user"

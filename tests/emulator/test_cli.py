@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from emulator import (
     API_CLIENT_ID,
     DAEMON_CLIENT_ID,
     DEFAULT_SPA_REDIRECT_URIS,
+    MANAGED_IDENTITY_CLIENT_ID,
     SPA_CLIENT_ID,
     USERS,
 )
@@ -181,7 +183,8 @@ def test_help_documents_the_commands() -> None:
     result = _cli("--help")
 
     assert result.returncode == 0
-    for command in ("serve", "token", "users"):
+    for command in ("serve", "token", "users", "client-certificate", "workload-identity-token",
+                    "managed-identity"):
         assert command in result.stdout
 
 
@@ -210,3 +213,83 @@ def test_serve_exits_cleanly_on_signals(tmp_path: Path, signum: signal.Signals) 
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+# -- the API's other credentials ---------------------------------------------------------------
+
+
+def _settings(stdout: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in stdout.splitlines())
+
+
+@pytest.mark.parametrize(("trust", "extra"), [
+    ("thumbprint", {}),
+    ("subject-issuer", {"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN": "true"}),
+    ("none", {}),
+])
+def test_client_certificate_writes_the_file_and_prints_the_settings(
+    served: Served, tmp_path: Path, trust: str, extra: dict[str, str]
+) -> None:
+    out = tmp_path / "api.pem"
+    result = _cli("client-certificate", "--out", str(out), "--trust", trust,
+                  "--url", served.url, "--ca", str(served.ca))
+
+    assert result.returncode == 0, result.stderr
+    assert _settings(result.stdout) == {"AZURE_CLIENT_CERTIFICATE_PATH": str(out.resolve()),
+                                        **extra}
+    assert "SHA-256 thumbprint" in result.stderr
+    text = out.read_text()
+    assert text.startswith("-----BEGIN PRIVATE KEY-----")
+    assert text.count("BEGIN CERTIFICATE") == (2 if trust == "subject-issuer" else 1)
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+def test_client_certificate_with_a_password(served: Served, tmp_path: Path) -> None:
+    out = tmp_path / "api.pem"
+    result = _cli("client-certificate", "--out", str(out), "--password", "pw-for-tests",
+                  "--url", served.url, "--ca", str(served.ca))
+
+    assert result.returncode == 0, result.stderr
+    assert _settings(result.stdout)["AZURE_CLIENT_CERTIFICATE_PASSWORD"] == "pw-for-tests"
+    assert out.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+
+
+@pytest.mark.parametrize(("lifetime", "expired"), [("3600", False), ("-60", True)])
+def test_workload_identity_token_writes_a_token_file(
+    served: Served, tmp_path: Path, lifetime: str, expired: bool
+) -> None:
+    out = tmp_path / "azure-identity-token"
+    result = _cli("workload-identity-token", "--out", str(out), "--lifetime", lifetime,
+                  "--url", served.url, "--ca", str(served.ca))
+
+    assert result.returncode == 0, result.stderr
+    assert _settings(result.stdout) == {"AZURE_FEDERATED_TOKEN_FILE": str(out.resolve())}
+    claims = claims_of(out.read_text())
+    assert (claims["exp"] < time.time()) is expired
+    assert claims["sub"] == "system:serviceaccount:obo:obo-api"
+
+
+def test_managed_identity_prints_app_services_settings(served: Served) -> None:
+    result = _cli("managed-identity", "--url", served.url, "--ca", str(served.ca))
+
+    assert result.returncode == 0, result.stderr
+    settings = _settings(result.stdout)
+    assert settings["IDENTITY_ENDPOINT"] == f"{served.url}/msi/token"
+    assert len(settings["IDENTITY_HEADER"]) >= 32
+    assert settings["AZURE_MANAGED_IDENTITY_CLIENT_ID"] == MANAGED_IDENTITY_CLIENT_ID
+
+
+def test_credential_commands_fail_in_one_line_without_an_emulator(
+    served: Served, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    result = _cli("client-certificate", "--out", str(tmp_path / "api.pem"),
+                  "--url", f"https://127.0.0.1:{port}", "--ca", str(served.ca))
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: cannot reach the emulator at ")
+    assert not (tmp_path / "api.pem").exists()
