@@ -22,8 +22,9 @@ class CircuitState(Enum):
 class CircuitBreaker:
     """Counts consecutive failures of one dependency and decides whether to try it."""
 
-    def __init__(self, failures: int, cooldown: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, failures: int, cooldown: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._threshold = failures
         self._cooldown = cooldown
         self._clock = clock

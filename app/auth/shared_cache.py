@@ -86,11 +86,15 @@ class GuardedRedis:
         return answer
 
     def _failed(self, operation: str, exc: BaseException) -> None:
-        log.warning("token cache: Redis %s failed (%s); this request uses the in-process cache",
-                    operation, describe_exception(exc))
+        log.warning(
+            "token cache: Redis %s failed (%s); this request uses the in-process cache",
+            operation,
+            describe_exception(exc),
+        )
         if self.breaker.failed():
-            log.warning("token cache: Redis is failing; not trying it for %gs",
-                        self.breaker.cooldown)
+            log.warning(
+                "token cache: Redis is failing; not trying it for %gs", self.breaker.cooldown
+            )
 
 
 class EntryCipher:
@@ -107,15 +111,16 @@ class EntryCipher:
         try:
             document = json.loads(self._fernet.decrypt(sealed))
         except InvalidToken:
-            raise UnreadableEntry("undecryptable: tampered with, or sealed with a key this "
-                                  "instance does not hold") from None
+            raise UnreadableEntry(
+                "undecryptable: tampered with, or sealed with a key this instance does not hold"
+            ) from None
         except ValueError:
             raise UnreadableEntry("malformed") from None
-        if not isinstance(document, dict) or document.get("key") != name:
-            raise UnreadableEntry("sealed for another key: copied from another user's entry")
-        partition = document.get("cache")
-        if not _is_partition(partition):
+        if not isinstance(document, dict) or not _is_partition(document.get("cache")):
             raise UnreadableEntry("malformed")
+        if document.get("key") != name:
+            raise UnreadableEntry("sealed for another key: copied from another user's entry")
+        partition: dict[str, Any] = document["cache"]
         return partition
 
 
@@ -123,14 +128,16 @@ def _is_partition(value: object) -> TypeGuard[dict[str, Any]]:
     """MSAL's cache shape: {credential type: {entry key: {field: value}}}."""
     return isinstance(value, dict) and all(
         isinstance(entries, dict) and all(isinstance(entry, dict) for entry in entries.values())
-        for entries in value.values())
+        for entries in value.values()
+    )
 
 
 class RedisPartitionStore:
     """Partitions in Redis, sealed; what ``PartitionedTokenCache`` uses as its level 2."""
 
-    def __init__(self, guarded: GuardedRedis, cipher: EntryCipher,
-                 lock_seconds: float = LOCK_SECONDS) -> None:
+    def __init__(
+        self, guarded: GuardedRedis, cipher: EntryCipher, lock_seconds: float = LOCK_SECONDS
+    ) -> None:
         self.redis = guarded
         self._cipher = cipher
         self._lock_seconds = lock_seconds
@@ -180,8 +187,9 @@ class RedisPartitionStore:
         millis = int(self._lock_seconds * 1000)
         acquired: bool | None
         try:
-            acquired = bool(self.redis.run(
-                "lock", lambda client: client.set(lock, owner, nx=True, px=millis)))
+            acquired = bool(
+                self.redis.run("lock", lambda client: client.set(lock, owner, nx=True, px=millis))
+            )
         except CacheUnavailable:
             acquired = None  # nothing to coordinate with: go ahead unlocked
         if acquired is False:
@@ -196,8 +204,9 @@ class RedisPartitionStore:
 
     def _unlock(self, lock: str, owner: str) -> None:
         try:
-            self.redis.run("unlock", lambda client: self._release(
-                keys=[lock], args=[owner], client=client))
+            self.redis.run(
+                "unlock", lambda client: self._release(keys=[lock], args=[owner], client=client)
+            )
         except CacheUnavailable:
             pass  # it expires by itself
 
@@ -216,13 +225,16 @@ class RedisPartitionStore:
             if kind in self._warned:
                 return
             self._warned.add(kind)
-        log.warning("token cache: a Redis entry was %s; treated as a miss (logged once per "
-                    "kind)", kind)
+        log.warning(
+            "token cache: a Redis entry was %s; treated as a miss (logged once per kind)", kind
+        )
 
 
-def open_shared_cache(settings: SharedCacheSettings | None,
-                      clock: Callable[[], float] = time.monotonic,
-                      lock_seconds: float = LOCK_SECONDS) -> RedisPartitionStore | None:
+def open_shared_cache(
+    settings: SharedCacheSettings | None,
+    clock: Callable[[], float] = time.monotonic,
+    lock_seconds: float = LOCK_SECONDS,
+) -> RedisPartitionStore | None:
     """The Redis level of the token cache, or None when TOKEN_CACHE_URL is not set.
 
     Nothing connects here: start-up never waits for Redis."""
@@ -230,13 +242,19 @@ def open_shared_cache(settings: SharedCacheSettings | None,
         return None
     address = settings.address
     client = redis.Redis(
-        host=address.host, port=address.port, db=address.db, username=address.username,
-        password=address.password, ssl=address.tls,
-        socket_connect_timeout=settings.connect_timeout, socket_timeout=settings.timeout,
+        host=address.host,
+        port=address.port,
+        db=address.db,
+        username=address.username,
+        password=address.password,
+        ssl=address.tls,
+        socket_connect_timeout=settings.connect_timeout,
+        socket_timeout=settings.timeout,
         retry=Retry(NoBackoff(), 0),  # one try: the circuit breaker decides what comes next
         client_name="entra-obo-api",
     )
     breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_seconds, clock)
     log.info("token cache: level 2 on Redis at %s", address)
-    return RedisPartitionStore(GuardedRedis(client, breaker),
-                               EntryCipher(settings.encryption_keys), lock_seconds)
+    return RedisPartitionStore(
+        GuardedRedis(client, breaker), EntryCipher(settings.encryption_keys), lock_seconds
+    )

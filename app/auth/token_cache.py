@@ -57,8 +57,12 @@ class _Partition:
 class PartitionedTokenCache(msal.TokenCache):  # type: ignore[misc]
     """An msal.TokenCache whose storage is the current user's partition."""
 
-    def __init__(self, max_users: int, clock: Callable[[], float] = time.time,
-                 shared: SharedPartitions | None = None) -> None:
+    def __init__(
+        self,
+        max_users: int,
+        clock: Callable[[], float] = time.time,
+        shared: SharedPartitions | None = None,
+    ) -> None:
         self._partitions: OrderedDict[str, _Partition] = OrderedDict()
         self._partitions_lock = threading.Lock()
         self._current: ContextVar[_Partition | None] = ContextVar(
@@ -79,8 +83,12 @@ class PartitionedTokenCache(msal.TokenCache):  # type: ignore[misc]
     def _cache(self, value: dict[str, Any]) -> None:
         """TokenCache.__init__ assigns an empty dict; the partitions hold all data."""
 
-    def modify(self, credential_type: str, old_entry: dict[str, Any],
-               new_key_value_pairs: dict[str, Any] | None = None) -> None:
+    def modify(
+        self,
+        credential_type: str,
+        old_entry: dict[str, Any],
+        new_key_value_pairs: dict[str, Any] | None = None,
+    ) -> None:
         """MSAL adds, changes and removes every entry through here; count the change."""
         with self._lock:
             super().modify(credential_type, old_entry, new_key_value_pairs)
@@ -88,6 +96,11 @@ class PartitionedTokenCache(msal.TokenCache):  # type: ignore[misc]
 
     def __len__(self) -> int:
         return len(self._partitions)
+
+    def __bool__(self) -> bool:
+        # MSAL takes ``token_cache or TokenCache()``: an empty cache must not read as "no
+        # cache", or every user would share a plain one.
+        return True
 
     @property
     def is_shared(self) -> bool:
@@ -116,7 +129,8 @@ class PartitionedTokenCache(msal.TokenCache):  # type: ignore[misc]
         return any(
             _epoch_field(entry, "expires_on") - now >= MSAL_EXPIRY_MARGIN
             and _epoch_field(entry, "refresh_on", default=math.inf) > now
-            for entry in self.search(ACCESS_TOKEN, target=list(scopes)))
+            for entry in self.search(ACCESS_TOKEN, target=list(scopes))
+        )
 
     def refresh_from_shared(self, scopes: tuple[str, ...]) -> bool:
         """Merge level 2's copy of the current partition into it (another instance may have
@@ -196,8 +210,11 @@ def live_entries(partition: dict[str, Any], now: float) -> dict[str, Any]:
     than editing it, so copying two levels is a snapshot."""
     copy = {credential_type: dict(entries) for credential_type, entries in partition.items()}
     if ACCESS_TOKEN in copy:
-        copy[ACCESS_TOKEN] = {key: entry for key, entry in copy[ACCESS_TOKEN].items()
-                              if _epoch_field(entry, "expires_on") > now}
+        copy[ACCESS_TOKEN] = {
+            key: entry
+            for key, entry in copy[ACCESS_TOKEN].items()
+            if _epoch_field(entry, "expires_on") > now
+        }
     return copy
 
 
@@ -213,8 +230,9 @@ def entry_lifetime(partition: dict[str, Any], expires_at: float, now: float) -> 
     if partition.get(REFRESH_TOKEN):
         end = expires_at
     else:
-        expiries = [_epoch_field(entry, "expires_on")
-                    for entry in partition.get(ACCESS_TOKEN, {}).values()]
+        expiries = [
+            _epoch_field(entry, "expires_on") for entry in partition.get(ACCESS_TOKEN, {}).values()
+        ]
         end = min(expires_at, max(expiries, default=now))
     return max(0.0, end - now)
 

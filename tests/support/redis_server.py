@@ -37,7 +37,8 @@ def redis_server_binary() -> str:
     if found is None:
         raise RedisServerMissing(
             "redis-server is not installed; the shared token cache tests need it: "
-            "apt-get install -y redis-server (make test installs it with scripts/setup_system.sh)")
+            "apt-get install -y redis-server (make test installs it with scripts/setup_system.sh)"
+        )
     return found
 
 
@@ -52,8 +53,9 @@ class RedisServer:
     """``with RedisServer(tmp_path) as server: server.url ...``; optionally with a password
     (``--requirepass``) or TLS only (``tls``: a certificate for 127.0.0.1)."""
 
-    def __init__(self, directory: Path, *, password: str | None = None,
-                 tls: LoopbackTls | None = None) -> None:
+    def __init__(
+        self, directory: Path, *, password: str | None = None, tls: LoopbackTls | None = None
+    ) -> None:
         self.directory = directory
         self.password = password
         self.tls = tls
@@ -69,10 +71,14 @@ class RedisServer:
 
     def client(self) -> redis.Redis:
         """A plain client for the test's own look at what is stored."""
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password,
-                           ssl=self.tls is not None,
-                           ssl_ca_certs=str(self.tls.ca_file) if self.tls else None,
-                           socket_timeout=10)
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=self.password,
+            ssl=self.tls is not None,
+            ssl_ca_certs=str(self.tls.ca_file) if self.tls else None,
+            socket_timeout=10,
+        )
 
     def start(self) -> RedisServer:
         """Start on a free port (the same one as before after a ``stop``); wait until ready."""
@@ -104,28 +110,58 @@ class RedisServer:
     def __enter__(self) -> RedisServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def _arguments(self, port: int) -> list[str]:
-        arguments = [redis_server_binary(), "--bind", "127.0.0.1", "--dir", str(self.directory),
-                     "--save", "", "--appendonly", "no", "--daemonize", "no",
-                     "--logfile", "", "--loglevel", "notice"]
+        arguments = [
+            redis_server_binary(),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            "",
+            "--loglevel",
+            "notice",
+        ]
         if self.password is not None:
             arguments += ["--requirepass", self.password]
         if self.tls is None:
             return [*arguments, "--port", str(port)]
-        return [*arguments, "--port", "0", "--tls-port", str(port),
-                "--tls-cert-file", str(self.tls.cert_file),
-                "--tls-key-file", str(self.tls.key_file),
-                "--tls-ca-cert-file", str(self.tls.ca_file), "--tls-auth-clients", "no"]
+        return [
+            *arguments,
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--tls-cert-file",
+            str(self.tls.cert_file),
+            "--tls-key-file",
+            str(self.tls.key_file),
+            "--tls-ca-cert-file",
+            str(self.tls.ca_file),
+            "--tls-auth-clients",
+            "no",
+        ]
 
     def _start_on(self, port: int) -> bool:
         """True once the server says it is ready; False if it exited because the port was
         taken meanwhile."""
-        process = subprocess.Popen(self._arguments(port), stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            self._arguments(port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         self._process = process
         said_ready = threading.Event()
         outcome = threading.Event()  # ready, or the output ended (the process exited)

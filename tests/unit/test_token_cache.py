@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import msal
 import pytest
+import responses
 
 from app.auth.token_cache import PartitionedTokenCache, entry_lifetime, live_entries
 
@@ -19,6 +21,21 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@responses.activate
+def test_an_empty_cache_is_still_the_cache_msal_uses() -> None:
+    authority = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad"
+    responses.get(f"{authority}/v2.0/.well-known/openid-configuration", json={
+        "authorization_endpoint": f"{authority}/oauth2/v2.0/authorize",
+        "token_endpoint": f"{authority}/oauth2/v2.0/token",
+        "issuer": f"{authority}/v2.0"})
+    cache = PartitionedTokenCache(max_users=10)
+    app = msal.ConfidentialClientApplication(
+        "6e5f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", client_credential="unit-test-secret-value",
+        authority=authority, instance_discovery=False, token_cache=cache)
+    assert len(cache) == 0
+    assert app.token_cache is cache
 
 
 def test_partitions_are_isolated() -> None:
@@ -72,11 +89,23 @@ def test_expired_partitions_are_dropped() -> None:
 
 # --- level 2 ------------------------------------------------------------------------------------
 
-ACCESS_TOKEN = {"credential_type": "AccessToken", "secret": "at", "home_account_id": "u.t",
-                "environment": "login.microsoftonline.com", "client_id": "c", "realm": "t",
-                "target": "https://graph.microsoft.com/.default", "expires_on": "2000"}
-REFRESH_TOKEN = {"credential_type": "RefreshToken", "secret": "rt", "home_account_id": "u.t",
-                 "environment": "login.microsoftonline.com", "client_id": "c"}
+ACCESS_TOKEN = {
+    "credential_type": "AccessToken",
+    "secret": "at",
+    "home_account_id": "u.t",
+    "environment": "login.microsoftonline.com",
+    "client_id": "c",
+    "realm": "t",
+    "target": "https://graph.microsoft.com/.default",
+    "expires_on": "2000",
+}
+REFRESH_TOKEN = {
+    "credential_type": "RefreshToken",
+    "secret": "rt",
+    "home_account_id": "u.t",
+    "environment": "login.microsoftonline.com",
+    "client_id": "c",
+}
 
 
 class MemoryShared:
@@ -108,8 +137,11 @@ def test_what_msal_changes_is_written_through_when_the_block_ends() -> None:
         cache.modify("RefreshToken", REFRESH_TOKEN, REFRESH_TOKEN)
         assert shared.saves == []  # once, at the end of the block
     assert shared.saves == [("alice", 600)]
-    assert [entry["secret"] for entries in shared.entries["alice"].values()
-            for entry in entries.values()] == ["at", "rt"]
+    assert [
+        entry["secret"]
+        for entries in shared.entries["alice"].values()
+        for entry in entries.values()
+    ] == ["at", "rt"]
 
 
 def test_a_block_that_only_reads_writes_nothing() -> None:
@@ -159,28 +191,44 @@ def test_without_level_2_nothing_is_shared() -> None:
         assert not cache.refresh_from_shared(("https://graph.microsoft.com/.default",))
 
 
-@pytest.mark.parametrize(("partition", "incoming_expiry", "lifetime"), [
-    ({"RefreshToken": {"r": REFRESH_TOKEN}, "AccessToken": {"a": ACCESS_TOKEN}}, 1600, 600),
-    ({"AccessToken": {"a": ACCESS_TOKEN}}, 5000, 1000),  # expires_on 2000
-    ({"AccessToken": {"a": ACCESS_TOKEN}}, 1600, 600),
-    ({"AccessToken": {"a": ACCESS_TOKEN, "b": {**ACCESS_TOKEN, "expires_on": "1300"}}}, 5000,
-     1000),
-    ({"AccessToken": {"a": {**ACCESS_TOKEN, "expires_on": "1000"}}}, 1600, 0),
-    ({"AccessToken": {"a": {**ACCESS_TOKEN, "expires_on": "２０００"}}}, 1600, 0),
-    ({"Account": {"x": {}}, "IdToken": {"y": {}}}, 1600, 0),
-    ({}, 1600, 0),
-], ids=["refresh token: until the incoming token expires", "access token: until it expires",
-        "never past the incoming token", "the last access token", "expired",
-        "not ASCII digits", "no token", "empty"])
+@pytest.mark.parametrize(
+    ("partition", "incoming_expiry", "lifetime"),
+    [
+        ({"RefreshToken": {"r": REFRESH_TOKEN}, "AccessToken": {"a": ACCESS_TOKEN}}, 1600, 600),
+        ({"AccessToken": {"a": ACCESS_TOKEN}}, 5000, 1000),  # expires_on 2000
+        ({"AccessToken": {"a": ACCESS_TOKEN}}, 1600, 600),
+        (
+            {"AccessToken": {"a": ACCESS_TOKEN, "b": {**ACCESS_TOKEN, "expires_on": "1300"}}},
+            5000,
+            1000,
+        ),
+        ({"AccessToken": {"a": {**ACCESS_TOKEN, "expires_on": "1000"}}}, 1600, 0),
+        ({"AccessToken": {"a": {**ACCESS_TOKEN, "expires_on": "２０００"}}}, 1600, 0),
+        ({"Account": {"x": {}}, "IdToken": {"y": {}}}, 1600, 0),
+        ({}, 1600, 0),
+    ],
+    ids=[
+        "refresh token: until the incoming token expires",
+        "access token: until it expires",
+        "never past the incoming token",
+        "the last access token",
+        "expired",
+        "not ASCII digits",
+        "no token",
+        "empty",
+    ],
+)
 def test_an_entry_lives_until_its_tokens_or_the_incoming_token_expire(
-        partition: dict[str, Any], incoming_expiry: float, lifetime: float) -> None:
+    partition: dict[str, Any], incoming_expiry: float, lifetime: float
+) -> None:
     assert entry_lifetime(partition, incoming_expiry, now=1000) == lifetime
 
 
 def test_expired_access_tokens_are_not_stored() -> None:
-    partition = {"AccessToken": {"old": {**ACCESS_TOKEN, "expires_on": "999"},
-                                 "new": ACCESS_TOKEN},
-                 "RefreshToken": {"r": REFRESH_TOKEN}}
+    partition = {
+        "AccessToken": {"old": {**ACCESS_TOKEN, "expires_on": "999"}, "new": ACCESS_TOKEN},
+        "RefreshToken": {"r": REFRESH_TOKEN},
+    }
     live = live_entries(partition, now=1000)
     assert live == {"AccessToken": {"new": ACCESS_TOKEN}, "RefreshToken": {"r": REFRESH_TOKEN}}
     assert "old" in partition["AccessToken"]  # a copy; the cache itself is MSAL's to prune
