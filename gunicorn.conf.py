@@ -45,25 +45,37 @@ limit_request_line = 8190
 accesslog = None
 errorlog = "-"
 loglevel = _server.log_level.lower()
-_line_formatter = ({"()": "app.logs.json_formatter"} if _server.log_format == "json"
-                   else {"()": "app.logs.TextFormatter"})
+_line_formatter = (
+    {"()": "app.logs.json_formatter"}
+    if _server.log_format == "json"
+    else {"()": "app.logs.TextFormatter"}
+)
 _line_filters = ["request_id", "redact"]
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "app.observability.request_id.RequestIdFilter"},
-                "redact": {"()": "app.logs.RedactingFilter"}},
+    "filters": {
+        "request_id": {"()": "app.observability.request_id.RequestIdFilter"},
+        "redact": {"()": "app.logs.RedactingFilter"},
+    },
     "formatters": {"line": _line_formatter},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "line",
-                    "filters": _line_filters, "stream": "ext://sys.stderr"},
-        "access": {"class": "logging.StreamHandler", "formatter": "line",
-                   "filters": _line_filters, "stream": "ext://sys.stdout"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "filters": _line_filters,
+            "stream": "ext://sys.stderr",
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "filters": _line_filters,
+            "stream": "ext://sys.stdout",
+        },
     },
     "root": {"level": loglevel.upper(), "handlers": ["console"]},
     "loggers": {
-        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["console"],
-                           "propagate": False},
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["console"], "propagate": False},
         # gunicorn logs access lines whenever logconfig_dict is set; none pass this level.
         "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
         "app.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
@@ -93,8 +105,7 @@ def when_ready(server: Any) -> None:
     try:
         _metrics.serve(host, port)
     except OSError as exc:
-        print(f"configuration error: METRICS_BIND {host}:{port}: {exc.strerror}",
-              file=sys.stderr)
+        print(f"configuration error: METRICS_BIND {host}:{port}: {exc.strerror}", file=sys.stderr)
         _metrics.cleanup()
         sys.exit(1)
     server.log.info("Metrics at: http://%s:%d/metrics", host, port)

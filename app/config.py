@@ -31,8 +31,9 @@ LOG_FORMATS = ("json", "text")
 ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?$")
 # A Fernet key: 32 bytes in URL-safe base64 with its padding, as Fernet.generate_key() prints.
 FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
-MAKE_FERNET_KEY = ('python -c "from cryptography.fernet import Fernet; '
-                   'print(Fernet.generate_key().decode())"')
+MAKE_FERNET_KEY = (
+    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+)
 
 
 class ConfigError(ValueError):
@@ -177,7 +178,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         tenant_id=reader.tenant("AZURE_TENANT_ID"),
         client_id=client_id,
         credential=_client_credential(reader),
-        authority_host=reader.https_url("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com"),
+        authority_host=reader.https_url(
+            "AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com"
+        ),
         audiences=audiences,
         api_scope=reader.scope_token("API_SCOPE", "access_as_user"),
         downstream=downstream,
@@ -194,8 +197,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
 
 
 # The kinds of client credential, by the variable that selects each; exactly one must be set.
-CREDENTIAL_VARIABLES = ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
-                        "AZURE_FEDERATED_TOKEN_FILE", "AZURE_MANAGED_IDENTITY_CLIENT_ID")
+CREDENTIAL_VARIABLES = (
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_MANAGED_IDENTITY_CLIENT_ID",
+)
 CERTIFICATE_OPTIONS = ("AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN")
 MAX_CERTIFICATE_FILE_BYTES = 1024 * 1024
 MIN_RSA_KEY_BITS = 2048
@@ -206,15 +213,19 @@ def _client_credential(reader: _Reader) -> ClientCredential:
     """The one client credential the environment names (CREDENTIAL_VARIABLES)."""
     named = [name for name in CREDENTIAL_VARIABLES if reader.is_set(name)]
     if len(named) > 1:
-        raise ConfigError(f"{', '.join(named[:-1])} and {named[-1]} are set; the API uses "
-                          "exactly one client credential, so keep one of them")
+        raise ConfigError(
+            f"{', '.join(named[:-1])} and {named[-1]} are set; the API uses "
+            "exactly one client credential, so keep one of them"
+        )
     stray = [name for name in CERTIFICATE_OPTIONS if reader.is_set(name)]
     if stray and named != ["AZURE_CLIENT_CERTIFICATE_PATH"]:
         raise ConfigError(f"{stray[0]} is set but AZURE_CLIENT_CERTIFICATE_PATH is not")
     if not named:
-        raise ConfigError("AZURE_CLIENT_SECRET is required when no other client credential is "
-                          "set (AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE or "
-                          "AZURE_MANAGED_IDENTITY_CLIENT_ID); set exactly one")
+        raise ConfigError(
+            "AZURE_CLIENT_SECRET is required when no other client credential is "
+            "set (AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE or "
+            "AZURE_MANAGED_IDENTITY_CLIENT_ID); set exactly one"
+        )
     kind = named[0]
     if kind == "AZURE_CLIENT_SECRET":
         return ClientSecret(reader.secret(kind))
@@ -234,22 +245,32 @@ def _client_certificate(reader: _Reader) -> ClientCertificate:
     path = reader.text("AZURE_CLIENT_CERTIFICATE_PATH")
     password = reader.optional_secret("AZURE_CLIENT_CERTIFICATE_PASSWORD")
     data = _read_certificate_file(path)
-    key, certificates = (_pem_key_and_certificates(data, password) if b"-----BEGIN" in data
-                         else _pkcs12_key_and_certificates(data, password))
+    key, certificates = (
+        _pem_key_and_certificates(data, password)
+        if b"-----BEGIN" in data
+        else _pkcs12_key_and_certificates(data, password)
+    )
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < MIN_RSA_KEY_BITS:
-        raise ConfigError(f"AZURE_CLIENT_CERTIFICATE_PATH must hold an RSA private key of "
-                          f"{MIN_RSA_KEY_BITS} bits or more (Entra ID signs and verifies "
-                          "client assertions with RSA)")
+        raise ConfigError(
+            f"AZURE_CLIENT_CERTIFICATE_PATH must hold an RSA private key of "
+            f"{MIN_RSA_KEY_BITS} bits or more (Entra ID signs and verifies "
+            "client assertions with RSA)"
+        )
     own = [c for c in certificates if c.public_key() == key.public_key()]
     if not own:
-        raise ConfigError("AZURE_CLIENT_CERTIFICATE_PATH: no certificate in the file matches "
-                          "its private key" if certificates else
-                          "AZURE_CLIENT_CERTIFICATE_PATH holds no certificate (the file needs "
-                          "the private key and its certificate)")
+        raise ConfigError(
+            "AZURE_CLIENT_CERTIFICATE_PATH: no certificate in the file matches its private key"
+            if certificates
+            else "AZURE_CLIENT_CERTIFICATE_PATH holds no certificate (the file needs "
+            "the private key and its certificate)"
+        )
     _check_validity(own[0])
     return ClientCertificate(
-        path=path, private_key=key, chain=(own[0], *(c for c in certificates if c != own[0])),
-        send_chain=reader.boolean("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN"))
+        path=path,
+        private_key=key,
+        chain=(own[0], *(c for c in certificates if c != own[0])),
+        send_chain=reader.boolean("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN"),
+    )
 
 
 def _read_certificate_file(path: str) -> bytes:
@@ -257,11 +278,15 @@ def _read_certificate_file(path: str) -> bytes:
         with Path(path).open("rb") as handle:
             data = handle.read(MAX_CERTIFICATE_FILE_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"AZURE_CLIENT_CERTIFICATE_PATH: cannot read {path} "
-                          f"({exc.strerror or type(exc).__name__})") from None
+        raise ConfigError(
+            f"AZURE_CLIENT_CERTIFICATE_PATH: cannot read {path} "
+            f"({exc.strerror or type(exc).__name__})"
+        ) from None
     if len(data) > MAX_CERTIFICATE_FILE_BYTES:
-        raise ConfigError(f"AZURE_CLIENT_CERTIFICATE_PATH: {path} is over "
-                          f"{MAX_CERTIFICATE_FILE_BYTES // 1024} KiB; it is not a certificate")
+        raise ConfigError(
+            f"AZURE_CLIENT_CERTIFICATE_PATH: {path} is over "
+            f"{MAX_CERTIFICATE_FILE_BYTES // 1024} KiB; it is not a certificate"
+        )
     return data
 
 
@@ -269,21 +294,27 @@ def _pem_key_and_certificates(
     data: bytes, password: str | None
 ) -> tuple[PrivateKeyTypes, list[x509.Certificate]]:
     if not _PEM_PRIVATE_KEY.search(data):
-        raise ConfigError("AZURE_CLIENT_CERTIFICATE_PATH holds no private key (the PEM file "
-                          "needs the private key and its certificate)")
+        raise ConfigError(
+            "AZURE_CLIENT_CERTIFICATE_PATH holds no private key (the PEM file "
+            "needs the private key and its certificate)"
+        )
     try:
         key = serialization.load_pem_private_key(data, _password_bytes(password))
     except TypeError:  # cryptography: a password for a plain key, or none for an encrypted one
         raise ConfigError(
             "AZURE_CLIENT_CERTIFICATE_PASSWORD is set but the private key in "
-            "AZURE_CLIENT_CERTIFICATE_PATH is not encrypted" if password else
-            "AZURE_CLIENT_CERTIFICATE_PATH holds an encrypted private key; set "
-            "AZURE_CLIENT_CERTIFICATE_PASSWORD") from None
+            "AZURE_CLIENT_CERTIFICATE_PATH is not encrypted"
+            if password
+            else "AZURE_CLIENT_CERTIFICATE_PATH holds an encrypted private key; set "
+            "AZURE_CLIENT_CERTIFICATE_PASSWORD"
+        ) from None
     except ValueError:
         raise ConfigError(
             "AZURE_CLIENT_CERTIFICATE_PASSWORD does not decrypt the private key in "
-            "AZURE_CLIENT_CERTIFICATE_PATH" if password else
-            "AZURE_CLIENT_CERTIFICATE_PATH: the private key cannot be read") from None
+            "AZURE_CLIENT_CERTIFICATE_PATH"
+            if password
+            else "AZURE_CLIENT_CERTIFICATE_PATH: the private key cannot be read"
+        ) from None
     try:
         certificates = x509.load_pem_x509_certificates(data)
     except ValueError:
@@ -295,14 +326,15 @@ def _pkcs12_key_and_certificates(
     data: bytes, password: str | None
 ) -> tuple[PrivateKeyTypes, list[x509.Certificate]]:
     try:
-        key, certificate, others = pkcs12.load_key_and_certificates(
-            data, _password_bytes(password))
+        key, certificate, others = pkcs12.load_key_and_certificates(data, _password_bytes(password))
     except ValueError:
         raise ConfigError(
             "AZURE_CLIENT_CERTIFICATE_PASSWORD does not open the PKCS#12 file in "
-            "AZURE_CLIENT_CERTIFICATE_PATH, or it is not one" if password else
-            "AZURE_CLIENT_CERTIFICATE_PATH is neither PEM nor a PKCS#12 file without a "
-            "password (set AZURE_CLIENT_CERTIFICATE_PASSWORD if it has one)") from None
+            "AZURE_CLIENT_CERTIFICATE_PATH, or it is not one"
+            if password
+            else "AZURE_CLIENT_CERTIFICATE_PATH is neither PEM nor a PKCS#12 file without a "
+            "password (set AZURE_CLIENT_CERTIFICATE_PASSWORD if it has one)"
+        ) from None
     if key is None:
         raise ConfigError("AZURE_CLIENT_CERTIFICATE_PATH holds no private key")
     return key, [c for c in (certificate, *others) if c is not None]
@@ -314,14 +346,20 @@ def _password_bytes(password: str | None) -> bytes | None:
 
 def _check_validity(certificate: x509.Certificate) -> None:
     now = dt.datetime.now(dt.UTC)
-    described = (f"certificate {certificate.subject.rfc4514_string()} (SHA-256 thumbprint "
-                 f"{certificate.fingerprint(hashes.SHA256()).hex().upper()})")
+    described = (
+        f"certificate {certificate.subject.rfc4514_string()} (SHA-256 thumbprint "
+        f"{certificate.fingerprint(hashes.SHA256()).hex().upper()})"
+    )
     if certificate.not_valid_after_utc <= now:
-        raise ConfigError(f"AZURE_CLIENT_CERTIFICATE_PATH: the {described} expired on "
-                          f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+        raise ConfigError(
+            f"AZURE_CLIENT_CERTIFICATE_PATH: the {described} expired on "
+            f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+        )
     if certificate.not_valid_before_utc > now:
-        raise ConfigError(f"AZURE_CLIENT_CERTIFICATE_PATH: the {described} is not valid "
-                          f"before {certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+        raise ConfigError(
+            f"AZURE_CLIENT_CERTIFICATE_PATH: the {described} is not valid "
+            f"before {certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+        )
 
 
 def _shared_cache_settings(reader: _Reader) -> SharedCacheSettings | None:
@@ -332,13 +370,16 @@ def _shared_cache_settings(reader: _Reader) -> SharedCacheSettings | None:
     password = reader.optional_secret("TOKEN_CACHE_PASSWORD")
     if password is not None:
         if address.password is not None:
-            raise ConfigError("TOKEN_CACHE_PASSWORD is set and TOKEN_CACHE_URL holds a password "
-                              "too; keep one of them")
+            raise ConfigError(
+                "TOKEN_CACHE_PASSWORD is set and TOKEN_CACHE_URL holds a password "
+                "too; keep one of them"
+            )
         address = replace(address, password=password)
     return SharedCacheSettings(
         address=address,
-        encryption_keys=reader.fernet_keys("TOKEN_CACHE_ENCRYPTION_KEY",
-                                           previous="TOKEN_CACHE_ENCRYPTION_KEY_PREVIOUS"),
+        encryption_keys=reader.fernet_keys(
+            "TOKEN_CACHE_ENCRYPTION_KEY", previous="TOKEN_CACHE_ENCRYPTION_KEY_PREVIOUS"
+        ),
         connect_timeout=reader.number("TOKEN_CACHE_CONNECT_TIMEOUT", "0.25", low=0.01, high=10),
         timeout=reader.number("TOKEN_CACHE_TIMEOUT", "0.25", low=0.01, high=10),
         breaker_failures=reader.integer("TOKEN_CACHE_BREAKER_FAILURES", "3", low=1, high=1000),
@@ -441,8 +482,10 @@ class _Reader:
             return items
         for item in items:
             if not ORIGIN.fullmatch(item):
-                raise ConfigError(f"{name} must list origins such as https://app.example.com "
-                                  "(scheme, host, optional port; no path), or be * alone")
+                raise ConfigError(
+                    f"{name} must list origins such as https://app.example.com "
+                    "(scheme, host, optional port; no path), or be * alone"
+                )
         return items
 
     def scope_token(self, name: str, default: str) -> str:
@@ -456,8 +499,10 @@ class _Reader:
         try:
             return decimal_number(raw, low=low, high=high)
         except Malformed:
-            raise ConfigError(f"{name} must be a number from {low:g} to {high:g} "
-                              "(digits and an optional decimal point)") from None
+            raise ConfigError(
+                f"{name} must be a number from {low:g} to {high:g} "
+                "(digits and an optional decimal point)"
+            ) from None
 
     def integer(self, name: str, default: str, *, low: int, high: int) -> int:
         raw = self._get(name, default)
@@ -501,20 +546,25 @@ class _Reader:
         try:
             return _redis_address(raw)
         except Malformed:
-            raise ConfigError(f"{name} must be redis://HOST:PORT/DB, or rediss://HOST:PORT/DB "
-                              "for TLS, optionally with [USER]:PASSWORD@ before the host and "
-                              "no query") from None
+            raise ConfigError(
+                f"{name} must be redis://HOST:PORT/DB, or rediss://HOST:PORT/DB "
+                "for TLS, optionally with [USER]:PASSWORD@ before the host and "
+                "no query"
+            ) from None
 
     def fernet_keys(self, name: str, *, previous: str) -> tuple[str, ...]:
         """The key named ``name`` (required), then the older key named ``previous`` if set."""
         named = [(key_name, self._env.get(key_name, "").strip()) for key_name in (name, previous)]
         if not named[0][1]:
-            raise ConfigError(f"{name} is required when TOKEN_CACHE_URL is set; make one "
-                              f"with: {MAKE_FERNET_KEY}")
+            raise ConfigError(
+                f"{name} is required when TOKEN_CACHE_URL is set; make one with: {MAKE_FERNET_KEY}"
+            )
         for key_name, key in named:
             if key and not FERNET_KEY.fullmatch(key):
-                raise ConfigError(f"{key_name} must be 32 random bytes in URL-safe base64 "
-                                  f"(44 characters); make one with: {MAKE_FERNET_KEY}")
+                raise ConfigError(
+                    f"{key_name} must be 32 random bytes in URL-safe base64 "
+                    f"(44 characters); make one with: {MAKE_FERNET_KEY}"
+                )
         return tuple(key for _, key in named if key)
 
     def log_format(self, name: str) -> str:
@@ -546,8 +596,9 @@ class _Reader:
                 raise Malformed(host)
             decimal_integer(port, low=0, high=65535, max_length=5)
         except Malformed:
-            raise ConfigError(f"{name} must be HOST:PORT (such as 127.0.0.1:8000 or "
-                              "[::1]:8000) or unix:PATH") from None
+            raise ConfigError(
+                f"{name} must be HOST:PORT (such as 127.0.0.1:8000 or [::1]:8000) or unix:PATH"
+            ) from None
         return value
 
 

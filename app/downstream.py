@@ -39,8 +39,12 @@ _CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)="([^"]*)"')
 class DownstreamClient:
     """GETs JSON from a configured downstream API on behalf of a caller."""
 
-    def __init__(self, apis: Mapping[str, DownstreamApi], tokens: DownstreamTokenProvider,
-                 session: requests.Session) -> None:
+    def __init__(
+        self,
+        apis: Mapping[str, DownstreamApi],
+        tokens: DownstreamTokenProvider,
+        session: requests.Session,
+    ) -> None:
         self._apis = apis
         self._tokens = tokens
         self._session = session
@@ -49,15 +53,21 @@ class DownstreamClient:
         """The configured base URL of ``api_name`` (no trailing slash)."""
         return self._apis[api_name].base_url
 
-    def get(self, caller: Caller, api_name: str, path: str,
-            params: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def get(
+        self, caller: Caller, api_name: str, path: str, params: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         """One JSON object from ``{base_url}{path}``."""
         api = self._apis[api_name]
         return self._get_url(caller, api, f"{api.base_url}{path}", params)
 
-    def get_all(self, caller: Caller, api_name: str, path: str,
-                params: Mapping[str, str] | None = None, link: str = "nextLink"
-                ) -> dict[str, Any]:
+    def get_all(
+        self,
+        caller: Caller,
+        api_name: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        link: str = "nextLink",
+    ) -> dict[str, Any]:
         """All items of a paged collection, following ``link`` on the same host, bounded."""
         api = self._apis[api_name]
         page = self._get_url(caller, api, f"{api.base_url}{path}", params)
@@ -71,8 +81,9 @@ class DownstreamClient:
         log.warning("stopped following %s after %d pages", link, MAX_PAGES)
         return {"value": items, "truncated": True}
 
-    def _get_url(self, caller: Caller, api: DownstreamApi, url: str,
-                 params: Mapping[str, str] | None) -> dict[str, Any]:
+    def _get_url(
+        self, caller: Caller, api: DownstreamApi, url: str, params: Mapping[str, str] | None
+    ) -> dict[str, Any]:
         token = self._tokens.acquire(api, caller.token, caller.expires_at)
         response = self._send(api, url, params, token)
         if response.status_code == 401:
@@ -80,27 +91,35 @@ class DownstreamClient:
             response = self._send(api, url, params, token)
         return _json_or_raise(api, response)
 
-    def _token_after_401(self, caller: Caller, api: DownstreamApi,
-                         response: requests.Response) -> str:
+    def _token_after_401(
+        self, caller: Caller, api: DownstreamApi, response: requests.Response
+    ) -> str:
         """One new token: exchanged with the claims of a CAE challenge, else afresh."""
         claims = _cae_claims(response)
         if claims is not None:
             log.info("%s sent a claims challenge; exchanging again with the claims", api.name)
-            return self._tokens.acquire(api, caller.token, caller.expires_at,
-                                        claims_challenge=claims)
+            return self._tokens.acquire(
+                api, caller.token, caller.expires_at, claims_challenge=claims
+            )
         log.info("%s refused the cached token; exchanging again", api.name)
         return self._tokens.reacquire(api, caller.token, caller.expires_at)
 
-    def _send(self, api: DownstreamApi, url: str, params: Mapping[str, str] | None,
-              token: str) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json",
-                   **client_request_id_header()}
+    def _send(
+        self, api: DownstreamApi, url: str, params: Mapping[str, str] | None, token: str
+    ) -> requests.Response:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            **client_request_id_header(),
+        }
         try:
             return metrics.downstream_call(
-                api.name, lambda: self._session.get(url, params=params, headers=headers))
+                api.name, lambda: self._session.get(url, params=params, headers=headers)
+            )
         except BodyTooLarge as exc:
             raise BadGateway(
-                f"{api.name} answered with a body over {MAX_BODY_BYTES} bytes") from exc
+                f"{api.name} answered with a body over {MAX_BODY_BYTES} bytes"
+            ) from exc
         except requests.Timeout as exc:
             raise GatewayTimeout(f"{api.name} did not answer in time") from exc
         except requests.RequestException as exc:
@@ -138,19 +157,24 @@ def _json_or_raise(api: DownstreamApi, response: requests.Response) -> dict[str,
     if status == 429:
         raise DownstreamThrottled(
             f"{api.name} is throttling requests; retry later",
-            retry_after=parse_retry_after(response.headers.get("Retry-After"), 5))
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), 5),
+        )
     if status >= 500:
         raise BadGateway(f"{api.name} answered HTTP {status}")
     if status == 401:
         # After a new token: the client's own token is fine, so a 401 here would mislead it.
-        raise BadGateway(f"{api.name} refused a newly acquired token (HTTP 401)",
-                         extra={"downstream": {"status": status,
-                                               "error": _error_object(response.content)}})
+        raise BadGateway(
+            f"{api.name} refused a newly acquired token (HTTP 401)",
+            extra={"downstream": {"status": status, "error": _error_object(response.content)}},
+        )
     if status >= 400:
         error = _error_object(response.content)
         raise DownstreamError(
-            status, f"{api.name} answered HTTP {status}: {error.get('code', 'error')}: "
-            f"{error.get('message', '')}", downstream={"status": status, "error": error})
+            status,
+            f"{api.name} answered HTTP {status}: {error.get('code', 'error')}: "
+            f"{error.get('message', '')}",
+            downstream={"status": status, "error": error},
+        )
     try:
         data = json.loads(response.content)
     except (ValueError, RecursionError):
@@ -178,8 +202,10 @@ def _error_object(body: bytes) -> dict[str, Any]:
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
         return {key: error[key] for key in ("code", "message", "innerError") if key in error}
-    return {"code": str(error or "error"), "message": str(data.get("message", ""))[:300]
-            if isinstance(data, dict) else ""}
+    return {
+        "code": str(error or "error"),
+        "message": str(data.get("message", ""))[:300] if isinstance(data, dict) else "",
+    }
 
 
 def _same_origin(api: DownstreamApi, url: object) -> str:
@@ -193,8 +219,9 @@ def _same_origin(api: DownstreamApi, url: object) -> str:
 
 
 def init_app(app: Flask, settings: Settings, tokens: DownstreamTokenProvider) -> None:
-    session = TimeoutSession(settings.http_timeout, total=settings.http_total_timeout,
-                             max_body=MAX_BODY_BYTES)
+    session = TimeoutSession(
+        settings.http_timeout, total=settings.http_total_timeout, max_body=MAX_BODY_BYTES
+    )
     app.extensions["downstream"] = DownstreamClient(settings.downstream, tokens, session)
 
 

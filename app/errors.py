@@ -205,8 +205,16 @@ def render(exc: ApiError) -> Response:
 def _handle_api_error(exc: ApiError) -> Response:
     level = logging.WARNING if exc.status >= 500 else logging.INFO
     # token_id is a short hash (set by require_auth), so refusals can be correlated safely.
-    log.log(level, "refused %s %s: %s %s (%s) token=%s", request.method, request.path,
-            exc.status, exc.error, exc.detail, g.get("token_id", "-"))
+    log.log(
+        level,
+        "refused %s %s: %s %s (%s) token=%s",
+        request.method,
+        request.path,
+        exc.status,
+        exc.error,
+        exc.detail,
+        g.get("token_id", "-"),
+    )
     return render(exc)
 
 

@@ -51,8 +51,9 @@ class Deadline:
 class DeadlineAdapter(HTTPAdapter):
     """Sends with timeouts cut to the call's deadline and reads the body within it."""
 
-    def __init__(self, timeout: tuple[float, float], total: float, max_body: int,
-                 pool_size: int) -> None:
+    def __init__(
+        self, timeout: tuple[float, float], total: float, max_body: int, pool_size: int
+    ) -> None:
         super().__init__(pool_connections=pool_size, pool_maxsize=pool_size)
         self._connect_timeout, self._read_timeout = timeout
         self._total = total
@@ -68,12 +69,18 @@ class DeadlineAdapter(HTTPAdapter):
         proxies: Any = None,
     ) -> requests.Response:
         """Send ``request`` (once per redirect hop); the body is always read before returning."""
-        deadline = timeout if isinstance(timeout, Deadline) else Deadline(
-            time.monotonic() + self._total)
+        deadline = (
+            timeout if isinstance(timeout, Deadline) else Deadline(time.monotonic() + self._total)
+        )
         left = self._left(deadline, request)
         response = super().send(
-            request, stream=True, verify=verify, cert=cert, proxies=proxies,
-            timeout=(min(self._connect_timeout, left), min(self._read_timeout, left)))
+            request,
+            stream=True,
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
+            timeout=(min(self._connect_timeout, left), min(self._read_timeout, left)),
+        )
         response._content = self._read_body(response, deadline)
         # As requests marks a body it has read, so iter_content() serves these bytes too.
         setattr(response, "_content_consumed", True)  # noqa: B010 - untyped in types-requests
@@ -82,16 +89,16 @@ class DeadlineAdapter(HTTPAdapter):
     def _left(self, deadline: Deadline, request: requests.PreparedRequest) -> float:
         left = deadline.remaining()
         if left <= 0:
-            raise TotalTimeout(f"no complete response within {self._total:g} s",
-                               request=request)
+            raise TotalTimeout(f"no complete response within {self._total:g} s", request=request)
         return left
 
     def _read_body(self, response: requests.Response, deadline: Deadline) -> bytes:
         declared = _declared_length(response)
         if declared is not None and declared > self._max_body:
             response.close()
-            raise BodyTooLarge(f"response body of {declared} bytes exceeds {self._max_body}",
-                               response=response)
+            raise BodyTooLarge(
+                f"response body of {declared} bytes exceeds {self._max_body}", response=response
+            )
         try:
             body = self._read_chunks(response, deadline)
         except (TotalTimeout, BodyTooLarge):
@@ -122,15 +129,17 @@ class DeadlineAdapter(HTTPAdapter):
                 chunk = raw.read1(_READ_SIZE, decode_content=True)
             except ReadTimeoutError as exc:
                 if left < self._read_timeout:  # what timed out was the deadline
-                    raise TotalTimeout(f"no complete response within {self._total:g} s",
-                                       request=response.request) from exc
+                    raise TotalTimeout(
+                        f"no complete response within {self._total:g} s", request=response.request
+                    ) from exc
                 raise
             if not chunk:
                 return b"".join(chunks)
             size += len(chunk)
             if size > self._max_body:
-                raise BodyTooLarge(f"response body exceeds {self._max_body} bytes",
-                                   response=response)
+                raise BodyTooLarge(
+                    f"response body exceeds {self._max_body} bytes", response=response
+                )
             chunks.append(chunk)
 
 
@@ -152,16 +161,18 @@ class TimeoutSession(requests.Session):
     variables, if any are set then, once per origin (NO_PROXY by requests' own rules); and
     ``~/.netrc`` never: every call brings its own credentials."""
 
-    def __init__(self, timeout: tuple[float, float], *, total: float, max_body: int,
-                 pool_size: int = 20) -> None:
+    def __init__(
+        self, timeout: tuple[float, float], *, total: float, max_body: int, pool_size: int = 20
+    ) -> None:
         super().__init__()
         self._total = total
         adapter = DeadlineAdapter(timeout, total, max_body, pool_size)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
         self.trust_env = False
-        self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get(
-            "CURL_CA_BUNDLE") or True
+        self.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
         self._proxy_variables = bool(getproxies())
         self._origin_proxies: dict[tuple[str, str], dict[str, str]] = {}
 

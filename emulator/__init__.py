@@ -1,8 +1,8 @@
 """A local Entra ID + Microsoft Graph + Azure Resource Manager emulator for OBO development.
 
-    from emulator import Emulator, TENANT_ID, API_CLIENT_ID, API_CLIENT_SECRET
-    with Emulator(state_dir=tmp_path) as emu:
-        token = emu.issue_user_token("alice")
+from emulator import Emulator, TENANT_ID, API_CLIENT_ID, API_CLIENT_SECRET
+with Emulator(state_dir=tmp_path) as emu:
+    token = emu.issue_user_token("alice")
 """
 
 from emulator.directory import (

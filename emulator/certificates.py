@@ -86,8 +86,9 @@ def _system_bundle() -> str:
     return ""
 
 
-def self_signed_builder(key: rsa.RSAPrivateKey, common_name: str, backdate: dt.timedelta,
-                        validity: dt.timedelta) -> x509.CertificateBuilder:
+def self_signed_builder(
+    key: rsa.RSAPrivateKey, common_name: str, backdate: dt.timedelta, validity: dt.timedelta
+) -> x509.CertificateBuilder:
     """A builder for a certificate that ``key`` issues to itself; the caller adds extensions."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = _now()
@@ -124,19 +125,25 @@ def _load_or_create_ca(state_dir: Path) -> tuple[x509.Certificate, rsa.RSAPrivat
 
 
 def _ensure_server_cert(
-    state_dir: Path, ca_cert: x509.Certificate, ca_key: rsa.RSAPrivateKey,
+    state_dir: Path,
+    ca_cert: x509.Certificate,
+    ca_key: rsa.RSAPrivateKey,
     dns_names: Sequence[str],
 ) -> None:
     cert_path, key_path = state_dir / SERVER_CERT_FILE, state_dir / SERVER_KEY_FILE
     if cert_path.is_file() and key_path.is_file():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        if (cert.issuer == ca_cert.subject and not _expires_soon(cert)
-                and set(dns_names) <= set(_dns_names(cert))):
+        if (
+            cert.issuer == ca_cert.subject
+            and not _expires_soon(cert)
+            and set(dns_names) <= set(_dns_names(cert))
+        ):
             return
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = _now()
     san = [x509.DNSName(n) for n in dict.fromkeys(dns_names)] + [
-        x509.IPAddress(ip) for ip in SERVER_IPS]
+        x509.IPAddress(ip) for ip in SERVER_IPS
+    ]
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     cert = (
         x509.CertificateBuilder()

@@ -57,7 +57,8 @@ Behaviour = Literal[
     "throttled",
 ]
 MFA_BEHAVIOURS: frozenset[Behaviour] = frozenset(
-    {"mfa_required", "mfa_required_legacy", "per_user_mfa"})
+    {"mfa_required", "mfa_required_legacy", "per_user_mfa"}
+)
 THROTTLE_RETRY_AFTER = 7
 
 
@@ -210,8 +211,13 @@ TENANTS: Mapping[str, Tenant] = MappingProxyType(
 GRAPH = Resource(
     app_id=GRAPH_APP_ID,
     display_name="Microsoft Graph",
-    identifier_uris=("https://graph.microsoft.com", GRAPH_APP_ID, "https://graph.microsoft.us",
-                     "https://dod-graph.microsoft.us", "https://microsoftgraph.chinacloudapi.cn"),
+    identifier_uris=(
+        "https://graph.microsoft.com",
+        GRAPH_APP_ID,
+        "https://graph.microsoft.us",
+        "https://dod-graph.microsoft.us",
+        "https://microsoftgraph.chinacloudapi.cn",
+    ),
     delegated_scopes=frozenset(
         {"User.Read", "User.ReadBasic.All", "User.Read.All", "Directory.Read.All", "Mail.Read"}
     ),
@@ -221,11 +227,14 @@ GRAPH = Resource(
 ARM = Resource(
     app_id=ARM_APP_ID,
     display_name="Windows Azure Service Management API",
-    identifier_uris=("https://management.azure.com", "https://management.core.windows.net",
-                     "https://management.usgovcloudapi.net",
-                     "https://management.core.usgovcloudapi.net",
-                     "https://management.chinacloudapi.cn",
-                     "https://management.core.chinacloudapi.cn"),
+    identifier_uris=(
+        "https://management.azure.com",
+        "https://management.core.windows.net",
+        "https://management.usgovcloudapi.net",
+        "https://management.core.usgovcloudapi.net",
+        "https://management.chinacloudapi.cn",
+        "https://management.core.chinacloudapi.cn",
+    ),
     delegated_scopes=frozenset({"user_impersonation"}),
 )
 API = Resource(
@@ -252,8 +261,8 @@ MANAGED_IDENTITIES: Mapping[str, ManagedIdentity] = MappingProxyType(
             principal_id=MANAGED_IDENTITY_PRINCIPAL_ID,
             display_name="obo-api-identity",
             resource_id="/subscriptions/e3a1c0de-0000-4000-8000-00000000c001/resourcegroups/obo"
-                        "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
-                        "/obo-api-identity",
+            "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+            "/obo-api-identity",
         ),
     }
 )
@@ -271,8 +280,9 @@ CLIENTS: Mapping[str, ClientApp] = MappingProxyType(
             },
             app_role_grants={GRAPH_APP_ID: frozenset({"User.Read.All"})},
             federated_credentials=(
-                FederatedCredential("aks-workload-identity", WORKLOAD_IDENTITY_ISSUER,
-                                    WORKLOAD_IDENTITY_SUBJECT),
+                FederatedCredential(
+                    "aks-workload-identity", WORKLOAD_IDENTITY_ISSUER, WORKLOAD_IDENTITY_SUBJECT
+                ),
                 FederatedCredential("managed-identity", None, MANAGED_IDENTITY_PRINCIPAL_ID),
             ),
             trusted_certificate_subjects=frozenset({API_CERTIFICATE_SUBJECT}),
@@ -319,8 +329,15 @@ USERS: Mapping[str, User] = MappingProxyType(
     {
         u.username: u
         for u in (
-            _user("alice", 1, "Alice", "Anders", "Engineering Manager",
-                  mobile="+1 425 555 1001", app_roles=frozenset({"Reports.Read.All"})),
+            _user(
+                "alice",
+                1,
+                "Alice",
+                "Anders",
+                "Engineering Manager",
+                mobile="+1 425 555 1001",
+                app_roles=frozenset({"Reports.Read.All"}),
+            ),
             _user("bob", 2, "Bob", "Brown", "Software Engineer"),
             _user("carol", 3, "Carol", "Chen", "Product Manager", office="Building 2/2002"),
             _user("dave", 4, "Dave", "Diaz", "Finance Analyst", behaviour="mfa_required"),
@@ -341,13 +358,13 @@ BEHAVIOUR_DESCRIPTIONS: Mapping[Behaviour, str] = MappingProxyType(
     {
         "normal": "OBO succeeds",
         "mfa_required": "OBO fails unless the token came from an MFA sign-in: invalid_grant "
-                        "(AADSTS50076, basic_action, MFA claims challenge)",
+        "(AADSTS50076, basic_action, MFA claims challenge)",
         "mfa_required_legacy": "OBO fails unless the token came from an MFA sign-in: "
-                               "interaction_required (AADSTS50076, MFA claims challenge)",
+        "interaction_required (AADSTS50076, MFA claims challenge)",
         "per_user_mfa": "OBO fails unless the token came from an MFA sign-in: invalid_grant "
-                        "(AADSTS50076, basic_action, no claims); every sign-in asks for MFA",
+        "(AADSTS50076, basic_action, no claims); every sign-in asks for MFA",
         "blocked": "OBO fails: invalid_grant (AADSTS53003, message_only, blocked by "
-                   "Conditional Access)",
+        "Conditional Access)",
         "password_expired": "OBO fails: invalid_grant (AADSTS50055, user_password_expired)",
         "consent_required": "OBO fails: invalid_grant (AADSTS65001, consent_required)",
         "throttled": f"OBO fails: HTTP 429, Retry-After {THROTTLE_RETRY_AFTER}",
@@ -357,13 +374,16 @@ BEHAVIOUR_DESCRIPTIONS: Mapping[Behaviour, str] = MappingProxyType(
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("e3a1c0de-0000-4000-8000-00000000c001", "Contoso Production"),
     Subscription("e3a1c0de-0000-4000-8000-00000000c002", "Contoso Staging"),
-    Subscription("e3a1c0de-0000-4000-8000-00000000c003", "Contoso Development",
-                 quota_id="MSDN_2014-09-01"),
+    Subscription(
+        "e3a1c0de-0000-4000-8000-00000000c003", "Contoso Development", quota_id="MSDN_2014-09-01"
+    ),
     Subscription("e3a1c0de-0000-4000-8000-00000000c004", "Contoso Shared Services"),
-    Subscription("e3a1c0de-0000-4000-8000-00000000c005", "Contoso Sandbox",
-                 quota_id="FreeTrial_2014-09-01"),
-    Subscription("e3a1c0de-0000-4000-8000-00000000c101", "Fabrikam Production",
-                 tenant_id=OTHER_TENANT_ID),
+    Subscription(
+        "e3a1c0de-0000-4000-8000-00000000c005", "Contoso Sandbox", quota_id="FreeTrial_2014-09-01"
+    ),
+    Subscription(
+        "e3a1c0de-0000-4000-8000-00000000c101", "Fabrikam Production", tenant_id=OTHER_TENANT_ID
+    ),
 )
 
 

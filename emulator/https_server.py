@@ -67,8 +67,9 @@ class WsgiHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         started: list[Any] = []
 
-        def start_response(status: str, headers: list[tuple[str, str]],
-                           exc_info: Any = None) -> Callable[[bytes], None]:
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
             started[:] = [status, headers]
             return lambda data: None  # the apps here never use the legacy write()
 
@@ -92,10 +93,16 @@ class WsgiHandler(BaseHTTPRequestHandler):
         code = int(status.split(" ", 1)[0])
         self.log_request(code)
         no_body = self.command == "HEAD" or code in (204, 304)
-        lines = [f"{self.protocol_version} {status}", f"Server: {self.version_string()}",
-                 f"Date: {self.date_time_string()}"]
-        lines += [f"{name}: {value}" for name, value in headers
-                  if name.lower() not in ("content-length", "connection", "transfer-encoding")]
+        lines = [
+            f"{self.protocol_version} {status}",
+            f"Server: {self.version_string()}",
+            f"Date: {self.date_time_string()}",
+        ]
+        lines += [
+            f"{name}: {value}"
+            for name, value in headers
+            if name.lower() not in ("content-length", "connection", "transfer-encoding")
+        ]
         lines.append(f"Content-Length: {0 if no_body else len(payload)}")
         if self.close_connection:
             lines.append("Connection: close")

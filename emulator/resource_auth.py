@@ -68,7 +68,9 @@ class Principal:
 
 
 def authenticate_bearer(
-    keys: KeyRing, audiences: Collection[str], now: float | None = None,
+    keys: KeyRing,
+    audiences: Collection[str],
+    now: float | None = None,
     server_names: Collection[str] = (),
 ) -> Principal:
     """Validate the request's bearer token: signature, issuer (the emulator's Entra under any of
@@ -89,7 +91,8 @@ def authenticate_bearer(
         raise BearerRejected("audience", token)
     moment = time.time() if now is None else now
     if token.expired(moment, RESOURCE_CLOCK_SKEW) or token.not_yet_valid(
-            moment, RESOURCE_CLOCK_SKEW):
+        moment, RESOURCE_CLOCK_SKEW
+    ):
         raise BearerRejected("expired", token)
     return Principal(token)
 

@@ -42,8 +42,9 @@ DEFAULT_STATE_DIR = Path(".emulator")
 T = TypeVar("T")
 
 
-def create_app(state: EmulatorState, entra_runtime: EntraRuntime,
-               service_accounts: ServiceAccountIssuer) -> Flask:
+def create_app(
+    state: EmulatorState, entra_runtime: EntraRuntime, service_accounts: ServiceAccountIssuer
+) -> Flask:
     """The emulator's WSGI application: Entra, Graph and ARM, the compute's managed identity
     endpoint and the cluster's service account tokens, plus the control plane."""
     app = Flask("emulator")
@@ -86,8 +87,10 @@ class Emulator:
         server_names: Iterable[str] = (),
     ) -> None:
         if not is_loopback(host):
-            raise ValueError(f"{host} is not a loopback address; the emulator mints tokens for "
-                             "anyone who can reach it, so it only listens on loopback")
+            raise ValueError(
+                f"{host} is not a loopback address; the emulator mints tokens for "
+                "anyone who can reach it, so it only listens on loopback"
+            )
         self.state_dir = Path(state_dir)
         self.host = host
         self._requested_port = port
@@ -110,18 +113,22 @@ class Emulator:
         state = EmulatorState(self.state_dir, self.server_names)
         service_accounts = ServiceAccountIssuer(self.state_dir)
         entra_runtime = EntraRuntime(
-            self.state_dir, self._spa_redirect_uris,
-            trusted_issuers={WORKLOAD_IDENTITY_ISSUER: service_accounts.keys})
+            self.state_dir,
+            self._spa_redirect_uris,
+            trusted_issuers={WORKLOAD_IDENTITY_ISSUER: service_accounts.keys},
+        )
         app = create_app(state, entra_runtime, service_accounts)
-        server = TlsThreadedServer(
-            self.host, self._requested_port, app, state.tls.server_context())
+        server = TlsThreadedServer(self.host, self._requested_port, app, state.tls.server_context())
         self._state, self._entra, self._control = state, entra_runtime, control_of(app)
         self._service_accounts = service_accounts
         self._managed_identity = managed_identity.endpoint_of(app)
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1},
-            name="emulator-server", daemon=True)
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="emulator-server",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -192,9 +199,16 @@ class Emulator:
         if found is None:
             raise ValueError(f"unknown user {user!r}")
         return mint_user_token(
-            self._running(self._state).keys, self._running(self._entra), self.base_url, found,
-            scope=scope, audience=audience, lifetime=lifetime, mfa=mfa,
-            overrides=claim_overrides)
+            self._running(self._state).keys,
+            self._running(self._entra),
+            self.base_url,
+            found,
+            scope=scope,
+            audience=audience,
+            lifetime=lifetime,
+            mfa=mfa,
+            overrides=claim_overrides,
+        )
 
     def issue_app_token(
         self,
@@ -213,8 +227,13 @@ class Emulator:
             resource = find_resource(aud)
             roles = sorted(client.app_role_grants.get(resource.app_id, ())) if resource else []
         claims = app_access_claims(
-            issuer=issuer_url(self.base_url, tenant_id), tenant_id=tenant_id, client=client,
-            audience=aud, roles=roles, lifetime=lifetime)
+            issuer=issuer_url(self.base_url, tenant_id),
+            tenant_id=tenant_id,
+            client=client,
+            audience=aud,
+            roles=roles,
+            lifetime=lifetime,
+        )
         claims.update(claim_overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
         return self._running(self._state).keys.signer.sign(claims)
@@ -227,8 +246,9 @@ class Emulator:
     def reset_counters(self) -> None:
         self._running(self._control).counters.reset()
 
-    def add_fault(self, target: str, mode: str, count: int | None = None,
-                  **params: Any) -> dict[str, Any]:
+    def add_fault(
+        self, target: str, mode: str, count: int | None = None, **params: Any
+    ) -> dict[str, Any]:
         """Inject a fault (see POST /_emulator/faults); raises ValueError if it is invalid."""
         fault = parse_fault({"target": target, "mode": mode, "count": count, **params})
         return self._running(self._control).faults.add(fault).to_dict()
@@ -263,7 +283,11 @@ class Emulator:
     # -- the API's credentials besides its secret ------------------------------------------
 
     def make_client_certificate(
-        self, path: Path | str, trust: Trust = "thumbprint", *, password: str | None = None,
+        self,
+        path: Path | str,
+        trust: Trust = "thumbprint",
+        *,
+        password: str | None = None,
         expired: bool = False,
     ) -> ClientCertificate:
         """Write a new client certificate for the API to `path` (PEM, mode 0600: its private
@@ -274,7 +298,8 @@ class Emulator:
         it when the chain comes with it: AZURE_CLIENT_SEND_CERTIFICATE_CHAIN=true); "none"
         makes one Entra refuses. `.environment(path)` gives the API's settings for it."""
         made = self._running(self._entra).new_client_certificate(
-            trust, password=password, expired=expired)
+            trust, password=password, expired=expired
+        )
         write_atomically(Path(path), made.pem.encode("ascii"), mode=0o600)
         return made
 
@@ -282,17 +307,21 @@ class Emulator:
         """Write a service account token of the emulated AKS cluster to `path`, as the
         kubelet does for a pod with workload identity (AZURE_FEDERATED_TOKEN_FILE); a
         negative `lifetime` writes an expired one. Returns the token."""
-        return self._running(self._service_accounts).write_token_file(
-            Path(path), lifetime=lifetime)
+        return self._running(self._service_accounts).write_token_file(Path(path), lifetime=lifetime)
 
     def issue_workload_identity_token(
-        self, lifetime: int = 3600, *, subject: str = WORKLOAD_IDENTITY_SUBJECT,
-        audience: str = TOKEN_EXCHANGE_AUDIENCE, issuer: str = WORKLOAD_IDENTITY_ISSUER,
+        self,
+        lifetime: int = 3600,
+        *,
+        subject: str = WORKLOAD_IDENTITY_SUBJECT,
+        audience: str = TOKEN_EXCHANGE_AUDIENCE,
+        issuer: str = WORKLOAD_IDENTITY_ISSUER,
     ) -> str:
         """A service account token signed by the cluster's key, with the claims given (the
         API's federated identity credential trusts the defaults)."""
         return self._running(self._service_accounts).issue(
-            lifetime=lifetime, subject=subject, audience=audience, issuer=issuer)
+            lifetime=lifetime, subject=subject, audience=audience, issuer=issuer
+        )
 
     @property
     def managed_identity_endpoint(self) -> str:
@@ -307,9 +336,11 @@ class Emulator:
     def managed_identity_environment(self) -> dict[str, str]:
         """The API's settings to use the emulated managed identity as its credential: the
         endpoint App Service injects, and the identity's client id."""
-        return {"IDENTITY_ENDPOINT": self.managed_identity_endpoint,
-                "IDENTITY_HEADER": self.managed_identity_header,
-                "AZURE_MANAGED_IDENTITY_CLIENT_ID": MANAGED_IDENTITY_CLIENT_ID}
+        return {
+            "IDENTITY_ENDPOINT": self.managed_identity_endpoint,
+            "IDENTITY_HEADER": self.managed_identity_header,
+            "AZURE_MANAGED_IDENTITY_CLIENT_ID": MANAGED_IDENTITY_CLIENT_ID,
+        }
 
     def _running(self, part: T | None) -> T:
         if part is None or self._server is None:

@@ -58,8 +58,9 @@ class TenantSigner:
     @classmethod
     def generate(cls) -> TenantSigner:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        cert = self_signed_builder(key, KEY_CERT_SUBJECT, dt.timedelta(days=1),
-                                   KEY_CERT_VALIDITY).sign(key, hashes.SHA256())
+        cert = self_signed_builder(
+            key, KEY_CERT_SUBJECT, dt.timedelta(days=1), KEY_CERT_VALIDITY
+        ).sign(key, hashes.SHA256())
         return cls(kid=_thumbprint(cert), private_key=key, certificate=cert)
 
     def public_key(self) -> rsa.RSAPublicKey:
@@ -213,8 +214,13 @@ def verify_signature(token: str, keyring: KeyRing) -> VerifiedToken:
             token,
             key.public_key(),
             algorithms=["RS256"],
-            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                     "verify_aud": False, "verify_iss": False},
+            options={
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+            },
         )
     except jwt.InvalidSignatureError as exc:
         raise BadSignature(kid) from exc

@@ -40,9 +40,14 @@ class ServiceAccountIssuer:
         with exclusive(state_dir):
             self.keys = KeyRing(state_dir / KEYS_FILE)
 
-    def issue(self, *, lifetime: int = TOKEN_LIFETIME, subject: str = WORKLOAD_IDENTITY_SUBJECT,
-              audience: str = TOKEN_EXCHANGE_AUDIENCE, issuer: str = WORKLOAD_IDENTITY_ISSUER
-              ) -> str:
+    def issue(
+        self,
+        *,
+        lifetime: int = TOKEN_LIFETIME,
+        subject: str = WORKLOAD_IDENTITY_SUBJECT,
+        audience: str = TOKEN_EXCHANGE_AUDIENCE,
+        issuer: str = WORKLOAD_IDENTITY_ISSUER,
+    ) -> str:
         """A projected service account token; a negative `lifetime` gives an expired one."""
         now = int(time.time())
         expires = now + lifetime
@@ -57,8 +62,10 @@ class ServiceAccountIssuer:
             "kubernetes.io": {
                 "namespace": namespace,
                 "pod": {"name": f"{name}-7d9c5b8f6-x2k4p", "uid": str(uuid.uuid4())},
-                "serviceaccount": {"name": name, "uid": str(uuid.uuid5(uuid.NAMESPACE_URL,
-                                                                      subject))},
+                "serviceaccount": {
+                    "name": name,
+                    "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, subject)),
+                },
             },
             "nbf": issued,
             "sub": subject,
@@ -88,9 +95,13 @@ def mint_token() -> Response | tuple[Response, int]:
     spec = request.get_json(silent=True)
     spec = {} if spec is None else spec
     lifetime = spec.get("lifetime", TOKEN_LIFETIME) if isinstance(spec, dict) else None
-    if not isinstance(lifetime, int) or isinstance(lifetime, bool) or not (
-            -MAX_LIFETIME <= lifetime <= MAX_LIFETIME):
+    if (
+        not isinstance(lifetime, int)
+        or isinstance(lifetime, bool)
+        or not (-MAX_LIFETIME <= lifetime <= MAX_LIFETIME)
+    ):
         return bad_request(f"lifetime must be an integer from -{MAX_LIFETIME} to {MAX_LIFETIME}")
     token = issuer_of(current_app).issue(lifetime=lifetime)
-    return jsonify({"token": token, "issuer": WORKLOAD_IDENTITY_ISSUER,
-                    "subject": WORKLOAD_IDENTITY_SUBJECT})
+    return jsonify(
+        {"token": token, "issuer": WORKLOAD_IDENTITY_ISSUER, "subject": WORKLOAD_IDENTITY_SUBJECT}
+    )

@@ -15,8 +15,7 @@ from app.auth.tokens import TokenValidator
 from app.config import Settings
 from app.http import TimeoutSession
 
-__all__ = ["AuthState", "Caller", "current_caller", "current_claims", "init_app",
-           "require_auth"]
+__all__ = ["AuthState", "Caller", "current_caller", "current_claims", "init_app", "require_auth"]
 
 
 @dataclass(frozen=True)
@@ -28,14 +27,21 @@ class AuthState:
 
 def init_app(app: Flask, settings: Settings) -> AuthState:
     """Build the per-process auth parts and register them on ``app``."""
-    session = TimeoutSession(settings.http_timeout, total=settings.http_total_timeout,
-                             max_body=MAX_DOCUMENT_BYTES, pool_size=2)
-    keys = SigningKeyCache(settings.metadata_url, session,
-                           cold_retry_seconds=settings.keys_cold_retry_seconds)
+    session = TimeoutSession(
+        settings.http_timeout,
+        total=settings.http_total_timeout,
+        max_body=MAX_DOCUMENT_BYTES,
+        pool_size=2,
+    )
+    keys = SigningKeyCache(
+        settings.metadata_url, session, cold_retry_seconds=settings.keys_cold_retry_seconds
+    )
     validator = TokenValidator(keys, settings.audiences)
     tokens = DownstreamTokenProvider(
-        settings, PartitionedTokenCache(max_users=settings.obo_cache_max_users,
-                                        shared=open_shared_cache(settings.token_cache))
+        settings,
+        PartitionedTokenCache(
+            max_users=settings.obo_cache_max_users, shared=open_shared_cache(settings.token_cache)
+        ),
     )
     state = AuthState(keys=keys, validator=validator, tokens=tokens)
     app.extensions["auth"] = state

@@ -43,10 +43,10 @@ def _parse_header(value: str) -> str:
     # HTTP whitespace is SP and HTAB only; str.strip() and split() would also eat VT, NBSP, NEL.
     credentials = value.strip(" \t")
     separator = _SEPARATOR.search(credentials)
-    scheme = credentials[:separator.start()] if separator else credentials
+    scheme = credentials[: separator.start()] if separator else credentials
     if scheme.lower() != "bearer":
         raise AuthenticationRequired("the Authorization scheme must be Bearer")
-    token = credentials[separator.end():] if separator else ""
+    token = credentials[separator.end() :] if separator else ""
     if not token:
         raise InvalidRequest("the Bearer token is empty")
     if _SEPARATOR.search(token):

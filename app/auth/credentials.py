@@ -67,10 +67,17 @@ def client_credential(settings: Settings) -> ClientCredentialForMsal:
     if isinstance(credential, FederatedTokenFile):
         return {"client_assertion": TokenFileAssertion(Path(credential.path))}
     if isinstance(credential, FederatedManagedIdentity):
-        session = TimeoutSession(settings.http_timeout, total=settings.http_total_timeout,
-                                 max_body=MAX_MANAGED_IDENTITY_BODY_BYTES, pool_size=2)
-        return {"client_assertion": ManagedIdentityAssertion(
-            credential.client_id, federation_audience(settings.authority_host), session)}
+        session = TimeoutSession(
+            settings.http_timeout,
+            total=settings.http_total_timeout,
+            max_body=MAX_MANAGED_IDENTITY_BODY_BYTES,
+            pool_size=2,
+        )
+        return {
+            "client_assertion": ManagedIdentityAssertion(
+                credential.client_id, federation_audience(settings.authority_host), session
+            )
+        }
     assert_never(credential)
 
 
@@ -84,14 +91,17 @@ def certificate_credential(certificate: ClientCertificate) -> dict[str, str]:
     Entra needs the chain for subject name + issuer authentication when an intermediate CA
     issued the certificate."""
     key = certificate.private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()).decode("ascii")
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
     leaf = _pem(certificate.chain[0])
     if not certificate.send_chain:
         return {"private_key": key, "public_certificate": leaf}
     sha1 = certificate.chain[0].fingerprint(hashes.SHA1())  # noqa: S303 - an identifier
-    return {"private_key": key, "thumbprint": sha1.hex(),
-            "public_certificate": "".join(_pem(c) for c in certificate.chain)}
+    return {
+        "private_key": key,
+        "thumbprint": sha1.hex(),
+        "public_certificate": "".join(_pem(c) for c in certificate.chain),
+    }
 
 
 def federation_audience(authority_host: str) -> str:
@@ -113,13 +123,15 @@ class TokenFileAssertion:
         token = self._read()
         expires = _expiry(token)
         if expires is None:
-            raise _unavailable(f"AZURE_FEDERATED_TOKEN_FILE {self._path} does not hold a JWT "
-                               "with an expiry")
+            raise _unavailable(
+                f"AZURE_FEDERATED_TOKEN_FILE {self._path} does not hold a JWT with an expiry"
+            )
         if expires <= self._clock():
             raise _unavailable(
                 f"the token in AZURE_FEDERATED_TOKEN_FILE {self._path} expired at "
                 f"{_iso(expires)} and has not been renewed (file written at "
-                f"{_iso(self._modified())})")
+                f"{_iso(self._modified())})"
+            )
         return token
 
     def _read(self) -> str:
@@ -127,16 +139,21 @@ class TokenFileAssertion:
             with self._path.open("rb") as handle:
                 data = handle.read(MAX_TOKEN_FILE_BYTES + 1)
         except OSError as exc:
-            raise _unavailable(f"cannot read AZURE_FEDERATED_TOKEN_FILE {self._path}: "
-                               f"{exc.strerror or type(exc).__name__}") from exc
+            raise _unavailable(
+                f"cannot read AZURE_FEDERATED_TOKEN_FILE {self._path}: "
+                f"{exc.strerror or type(exc).__name__}"
+            ) from exc
         if len(data) > MAX_TOKEN_FILE_BYTES:
-            raise _unavailable(f"AZURE_FEDERATED_TOKEN_FILE {self._path} is over "
-                               f"{MAX_TOKEN_FILE_BYTES // 1024} KiB; it does not hold a token")
+            raise _unavailable(
+                f"AZURE_FEDERATED_TOKEN_FILE {self._path} is over "
+                f"{MAX_TOKEN_FILE_BYTES // 1024} KiB; it does not hold a token"
+            )
         try:
             return data.decode("ascii").strip()
         except UnicodeDecodeError as exc:
-            raise _unavailable(f"AZURE_FEDERATED_TOKEN_FILE {self._path} does not hold a "
-                               "JWT") from exc
+            raise _unavailable(
+                f"AZURE_FEDERATED_TOKEN_FILE {self._path} does not hold a JWT"
+            ) from exc
 
     def _modified(self) -> float | None:
         try:
@@ -154,20 +171,23 @@ class ManagedIdentityAssertion:
     def __init__(self, client_id: str, audience: str, http_client: requests.Session) -> None:
         self._audience = audience
         self._client = msal.ManagedIdentityClient(
-            msal.UserAssignedManagedIdentity(client_id=client_id), http_client=http_client)
+            msal.UserAssignedManagedIdentity(client_id=client_id), http_client=http_client
+        )
 
     def __call__(self) -> str:
         try:
             result = self._client.acquire_token_for_client(resource=self._audience)
         except (requests.RequestException, ValueError) as exc:  # ValueError: not JSON
-            raise _unavailable(f"the managed identity endpoint failed: "
-                               f"{describe_exception(exc)}") from exc
+            raise _unavailable(
+                f"the managed identity endpoint failed: {describe_exception(exc)}"
+            ) from exc
         if "access_token" not in result:
             description = str(result.get("error_description") or "").splitlines()
             raise _unavailable(
                 f"the managed identity endpoint gave no token for {self._audience}: "
                 f"{result.get('error', 'no error code')}: "
-                f"{description[0] if description else 'no description'}")
+                f"{description[0] if description else 'no description'}"
+            )
         return str(result["access_token"])
 
 

@@ -55,8 +55,13 @@ def require_auth(*, scope: str | None = None, roles: Sequence[str] = ()) -> Call
             else:
                 _require_scope(claims, scope or current_app.config["API_SCOPE"])
             g.caller = Caller(token, claims)
-            log.debug("accepted token %s oid=%s tid=%s azp=%s", g.token_id,
-                      claims.get("oid"), claims.get("tid"), claims.get("azp"))
+            log.debug(
+                "accepted token %s oid=%s tid=%s azp=%s",
+                g.token_id,
+                claims.get("oid"),
+                claims.get("tid"),
+                claims.get("azp"),
+            )
             return view(*args, **kwargs)
 
         return cast(View, wrapper)
@@ -70,7 +75,9 @@ def _require_scope(claims: Claims, scope: str) -> None:
     if scp is None:
         raise InsufficientScope(
             "app-only token: this route acts on behalf of a user and needs a delegated token "
-            f"with the {scope} scope", scope=scope)
+            f"with the {scope} scope",
+            scope=scope,
+        )
     if scope not in scp.split(" "):
         raise InsufficientScope(f"the token lacks the {scope} scope", scope=scope)
 

@@ -174,8 +174,11 @@ class SigningKeyCache:
             keyset = self._fetch()
         except (requests.RequestException, ValueError) as exc:
             # Keep the last good keys; try the schedule again after the short interval.
-            log.warning("signing key refresh failed, keeping %s: %s",
-                        "previous keys" if self._current else "no keys", describe_exception(exc))
+            log.warning(
+                "signing key refresh failed, keeping %s: %s",
+                "previous keys" if self._current else "no keys",
+                describe_exception(exc),
+            )
             self._next_scheduled = self._clock() + self._min_refresh
             metrics.signing_key_refresh("failed")
             return
@@ -236,8 +239,12 @@ def _parse_signing_key(entry: object) -> SigningKey | None:
     if not isinstance(parsed.key, RSAPublicKey):
         return None  # a private key published by mistake: not a key to verify with
     if parsed.key.key_size < MIN_RSA_KEY_BITS:
-        log.warning("ignoring signing key %r: RSA key of %d bits, under the %d RFC 7518 requires",
-                    entry["kid"][:64], parsed.key.key_size, MIN_RSA_KEY_BITS)
+        log.warning(
+            "ignoring signing key %r: RSA key of %d bits, under the %d RFC 7518 requires",
+            entry["kid"][:64],
+            parsed.key.key_size,
+            MIN_RSA_KEY_BITS,
+        )
         return None
     return SigningKey(
         kid=entry["kid"], key=parsed.key, issuer=issuer if isinstance(issuer, str) else None

@@ -88,8 +88,9 @@ class DownstreamTokenProvider:
     def __init__(self, settings: Settings, cache: PartitionedTokenCache) -> None:
         self._settings = settings
         self._cache = cache
-        self._session = TimeoutSession(settings.http_timeout, total=settings.http_total_timeout,
-                                       max_body=MAX_ENTRA_BODY_BYTES)
+        self._session = TimeoutSession(
+            settings.http_timeout, total=settings.http_total_timeout, max_body=MAX_ENTRA_BODY_BYTES
+        )
         self._session.hooks["response"].append(_record_failure)
         self._backoff = EntraBackoff()
         self._app: Any = None
@@ -97,7 +98,10 @@ class DownstreamTokenProvider:
         self._flights: SingleFlight[str] = SingleFlight()
 
     def acquire(
-        self, api: DownstreamApi, assertion: str, expires_at: float,
+        self,
+        api: DownstreamApi,
+        assertion: str,
+        expires_at: float,
         claims_challenge: str | None = None,
     ) -> str:
         """An access token for ``api``; ``claims_challenge`` forces a fresh exchange.
@@ -106,18 +110,21 @@ class DownstreamTokenProvider:
         key = _partition_key(assertion)
         return self._flights.run(
             ("acquire", key, api.name, claims_challenge),
-            lambda: self._acquire(api, assertion, key, expires_at, claims_challenge))
+            lambda: self._acquire(api, assertion, key, expires_at, claims_challenge),
+        )
 
     def reacquire(self, api: DownstreamApi, assertion: str, expires_at: float) -> str:
         """A new token for ``api`` after it refused the cached one: that token is dropped
         from the caller's partition (their other APIs' tokens stay) and the incoming token
         is exchanged again."""
         key = _partition_key(assertion)
-        return self._flights.run(("reacquire", key, api.name),
-                                 lambda: self._reacquire(api, assertion, key, expires_at))
+        return self._flights.run(
+            ("reacquire", key, api.name), lambda: self._reacquire(api, assertion, key, expires_at)
+        )
 
-    def _acquire(self, api: DownstreamApi, assertion: str, key: str, expires_at: float,
-                 claims: str | None) -> str:
+    def _acquire(
+        self, api: DownstreamApi, assertion: str, key: str, expires_at: float, claims: str | None
+    ) -> str:
         with self._cache.partition(key, expires_at):
             if claims is not None:
                 return self._exchange(api, assertion, claims)
@@ -138,8 +145,7 @@ class DownstreamTokenProvider:
         metrics.cache_lookup("redis", hit=shared)
         return shared
 
-    def _from_entra(self, api: DownstreamApi, assertion: str, key: str,
-                    expires_at: float) -> str:
+    def _from_entra(self, api: DownstreamApi, assertion: str, key: str, expires_at: float) -> str:
         """A token from Entra: by the refresh token if the partition has one, else by an
         exchange. Instances take turns per caller and API; one that waited for its turn first
         looks at what the other obtained."""
@@ -147,8 +153,7 @@ class DownstreamTokenProvider:
             token = self._from_cache(api)
             return token if token is not None else self._exchange(api, assertion, None)
 
-    def _reacquire(self, api: DownstreamApi, assertion: str, key: str,
-                   expires_at: float) -> str:
+    def _reacquire(self, api: DownstreamApi, assertion: str, key: str, expires_at: float) -> str:
         with self._cache.partition(key, expires_at):
             self._cache.remove_access_tokens(api.scopes)
             return self._exchange(api, assertion, None)
@@ -158,8 +163,9 @@ class DownstreamTokenProvider:
         accounts = app.get_accounts()
         if not accounts:
             return None
-        result = self._call(api, lambda: app.acquire_token_silent_with_error(
-            list(api.scopes), account=accounts[0]))
+        result = self._call(
+            api, lambda: app.acquire_token_silent_with_error(list(api.scopes), account=accounts[0])
+        )
         if result and "access_token" in result:
             return str(result["access_token"])
         return None  # a failed silent refresh falls back to a fresh exchange
@@ -169,10 +175,15 @@ class DownstreamTokenProvider:
         wait = self._backoff.remaining(scope_key)
         if wait:
             raise ServiceUnavailable(
-                "Entra ID is throttling token requests for this downstream API", retry_after=wait)
+                "Entra ID is throttling token requests for this downstream API", retry_after=wait
+            )
         app = self._client()
-        result = self._call(api, lambda: app.acquire_token_on_behalf_of(
-            assertion, list(api.scopes), claims_challenge=claims))
+        result = self._call(
+            api,
+            lambda: app.acquire_token_on_behalf_of(
+                assertion, list(api.scopes), claims_challenge=claims
+            ),
+        )
         if "access_token" in result:
             log.info("obtained a %s token on behalf of the caller", api.name)
             return str(result["access_token"])
@@ -200,8 +211,9 @@ class DownstreamTokenProvider:
         self._backoff.hold(" ".join(api.scopes), seconds)
         metrics.entra_throttled(api.name)
         log.warning("Entra ID answered HTTP %d for %s; holding back %ds", status, api.name, seconds)
-        raise ServiceUnavailable(f"Entra ID answered HTTP {status}; retry later",
-                                 retry_after=seconds)
+        raise ServiceUnavailable(
+            f"Entra ID answered HTTP {status}; retry later", retry_after=seconds
+        )
 
     def _client(self) -> Any:
         """The process's ConfidentialClientApplication, created on first use.
@@ -225,8 +237,7 @@ class DownstreamTokenProvider:
                     )
                 except (requests.RequestException, MsalServiceError, ValueError) as exc:
                     # MSAL raises MsalServiceError when the metadata endpoint answers 5xx/4xx.
-                    log.warning("could not reach Entra ID metadata: %s",
-                                describe_exception(exc))
+                    log.warning("could not reach Entra ID metadata: %s", describe_exception(exc))
                     raise ServiceUnavailable(retry_after=DEFAULT_RETRY_AFTER) from exc
         return self._app
 
@@ -241,11 +252,11 @@ def _partition_key(assertion: str) -> str:
 _INTERACTIVE_SUBERRORS = {"basic_action", "additional_action", "user_password_expired"}
 _INTERACTION_HINTS = {
     "basic_action": "the user must sign in again interactively to satisfy a policy "
-                    "(e.g. multi-factor authentication)",
+    "(e.g. multi-factor authentication)",
     "additional_action": "the user must complete an action outside sign-in (e.g. register "
-                         "a second factor); an interactive sign-in shows what",
+    "a second factor); an interactive sign-in shows what",
     "user_password_expired": "the user's password has expired; an interactive sign-in "
-                             "lets them change it",
+    "lets them change it",
 }
 
 
@@ -268,7 +279,8 @@ class EntraRefusal:
             error=str(result.get("error", "")),
             suberror=str(result.get("suberror") or ""),
             codes=tuple(item for item in codes if type(item) is int)
-            if isinstance(codes, list) else (),
+            if isinstance(codes, list)
+            else (),
             claims=claims if isinstance(claims, str) else "",
             description=str(result.get("error_description") or ""),
             correlation_id=str(result.get("correlation_id", "-"))[:64],
@@ -283,8 +295,14 @@ class EntraRefusal:
 def translate_error(result: dict[str, Any], api: DownstreamApi) -> ApiError:
     """Map an Entra error response to the API's error contract."""
     refusal = EntraRefusal.parse(result)
-    log.info("Entra ID refused the %s exchange: %s %s suberror=%s correlation_id=%s", api.name,
-             refusal.error, refusal.code, refusal.suberror or "-", refusal.correlation_id)
+    log.info(
+        "Entra ID refused the %s exchange: %s %s suberror=%s correlation_id=%s",
+        api.name,
+        refusal.error,
+        refusal.code,
+        refusal.suberror or "-",
+        refusal.correlation_id,
+    )
     return _user_must_act(refusal, api) or _exchange_refused(refusal)
 
 
@@ -295,18 +313,23 @@ def _user_must_act(refusal: EntraRefusal, api: DownstreamApi) -> ApiError | None
     if refusal.claims:
         return ClaimsChallenge(
             f"{code}: the user must satisfy a Conditional Access policy (e.g. MFA); "
-            "acquire a new token with the claims in this challenge", claims=refusal.claims)
+            "acquire a new token with the claims in this challenge",
+            claims=refusal.claims,
+        )
     if 65001 in refusal.codes or refusal.suberror == "consent_required":
         return ConsentRequired(
             f"{code}: consent is missing for this API to call {api.name} on the user's behalf; "
             "an administrator can grant admin consent to the API's delegated permissions, or add "
-            "the frontend to the API's knownClientApplications and request its .default scope")
+            "the frontend to the API's knownClientApplications and request its .default scope"
+        )
     if refusal.suberror == "message_only":
         return AccessDenied(_entra_message(refusal))
     if refusal.error in ("interaction_required", "user_password_expired") or (
-            refusal.error == "invalid_grant" and refusal.suberror in _INTERACTIVE_SUBERRORS):
-        hint = _INTERACTION_HINTS.get(refusal.suberror or refusal.error,
-                                      "the user must sign in again interactively")
+        refusal.error == "invalid_grant" and refusal.suberror in _INTERACTIVE_SUBERRORS
+    ):
+        hint = _INTERACTION_HINTS.get(
+            refusal.suberror or refusal.error, "the user must sign in again interactively"
+        )
         return InteractionRequired(f"{code}: {hint}")
     return None
 
@@ -315,8 +338,9 @@ def _exchange_refused(refusal: EntraRefusal) -> ApiError:
     """Refusals of the exchange itself: the incoming token, this API's credential, Entra."""
     code, error = refusal.code, refusal.error
     if 500133 in refusal.codes:
-        return InvalidToken(f"{code}: the token expired before it could be exchanged; "
-                            "acquire a new one")
+        return InvalidToken(
+            f"{code}: the token expired before it could be exchanged; acquire a new one"
+        )
     if error == "invalid_client" or error == "unauthorized_client":
         log.error("Entra ID refused this API's client credential (%s)", code)
         return ServerError("the API could not authenticate to Entra ID")

@@ -46,10 +46,16 @@ _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # By segment length mod 4: the last character may only be one whose unused low bits are zero
 # (4 unused bits after 2 characters, 2 after 3), i.e. every 16th or every 4th of the alphabet.
 _CANONICAL_LAST = {2: _ALPHABET[::16], 3: _ALPHABET[::4]}
-_GRAPH_AUDIENCES = {"00000003-0000-0000-c000-000000000000", "https://graph.microsoft.com",
-                    "https://graph.microsoft.com/"}
-_ARM_AUDIENCES = {"https://management.azure.com", "https://management.azure.com/",
-                  "https://management.core.windows.net/"}
+_GRAPH_AUDIENCES = {
+    "00000003-0000-0000-c000-000000000000",
+    "https://graph.microsoft.com",
+    "https://graph.microsoft.com/",
+}
+_ARM_AUDIENCES = {
+    "https://management.azure.com",
+    "https://management.azure.com/",
+    "https://management.core.windows.net/",
+}
 _TIME_CLAIMS = ("exp", "nbf", "iat")
 # 9999-12-31T23:59:59Z. No real token lives longer; huge values overflow float(exp) downstream.
 _MAX_NUMERIC_DATE = 253402300799
@@ -160,11 +166,13 @@ class TokenValidator:
         try:
             return self._keys.get(kid), self._keys.issuer()
         except KeysUnavailable as exc:
-            raise ServiceUnavailable("signing keys are not available yet; retry later",
-                                     retry_after=exc.retry_after) from exc
+            raise ServiceUnavailable(
+                "signing keys are not available yet; retry later", retry_after=exc.retry_after
+            ) from exc
         except UnknownSigningKey as exc:
             raise InvalidToken(
-                "the token is signed with a key this tenant does not publish") from exc
+                "the token is signed with a key this tenant does not publish"
+            ) from exc
 
 
 def _digest(token: str) -> bytes | None:
@@ -193,7 +201,7 @@ def parse_segments(token: str) -> Segments:
         signature = _decode_base64url(signature_segment, "signature")
     except binascii.Error as exc:
         raise InvalidToken("malformed token: the signature is not valid base64url") from exc
-    return Segments(header, claims, token[:match.end(2)].encode("ascii"), signature)
+    return Segments(header, claims, token[: match.end(2)].encode("ascii"), signature)
 
 
 @functools.lru_cache(maxsize=32)
@@ -234,8 +242,10 @@ def _decode_json_object(segment: str, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidToken(f"malformed token: the {what} is not a JSON object")
     # Each level opens a bracket, so text with few brackets needs no walk (Entra's has 1-3).
-    if (raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH
-            and _nesting_depth(value) > MAX_JSON_DEPTH):
+    if (
+        raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH
+        and _nesting_depth(value) > MAX_JSON_DEPTH
+    ):
         # Refusal descriptions print header values; deep ones could exhaust the stack there.
         raise InvalidToken(f"malformed token: the {what} is nested too deeply")
     return value
@@ -254,8 +264,9 @@ def _nesting_depth(value: dict[str, Any]) -> int:
         item, depth = pending.pop()
         deepest = max(deepest, depth)
         children = item.values() if isinstance(item, dict) else item
-        pending.extend([(child, depth + 1) for child in children
-                        if isinstance(child, (dict, list))])
+        pending.extend(
+            [(child, depth + 1) for child in children if isinstance(child, (dict, list))]
+        )
     return deepest
 
 
@@ -267,8 +278,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 # Built once: json.loads() with hooks compiles a new decoder on every call.
-_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys,
-                                parse_constant=_no_constant)
+_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
 
 
 def check_header(header: Mapping[str, Any]) -> str:
@@ -325,11 +335,15 @@ def _check_audience(claims: Claims, audiences: tuple[str, ...]) -> None:
     if aud in audiences:
         return
     if aud in _GRAPH_AUDIENCES:
-        raise InvalidToken("this token is for Microsoft Graph, not this API; request a token "
-                           "for this API scope (api://<client id>/access_as_user)")
+        raise InvalidToken(
+            "this token is for Microsoft Graph, not this API; request a token "
+            "for this API scope (api://<client id>/access_as_user)"
+        )
     if aud in _ARM_AUDIENCES:
-        raise InvalidToken("this token is for Azure Resource Manager, not this API; request a "
-                           "token for this API scope (api://<client id>/access_as_user)")
+        raise InvalidToken(
+            "this token is for Azure Resource Manager, not this API; request a "
+            "token for this API scope (api://<client id>/access_as_user)"
+        )
     raise InvalidToken(f"audience {_short(aud)} is not accepted by this API")
 
 
@@ -355,20 +369,24 @@ def _check_version_and_kind(claims: Claims) -> None:
     if claims.get("ver") != "2.0":
         raise InvalidToken(
             "v1 token; set accessTokenAcceptedVersion to 2 in the API app registration manifest"
-            if claims.get("ver") == "1.0" else "unsupported token version; expected ver 2.0"
+            if claims.get("ver") == "1.0"
+            else "unsupported token version; expected ver 2.0"
         )
     for name in ("scp", "tid", "oid", "azp"):
         if name in claims and not isinstance(claims[name], str):
             raise InvalidToken(f"the {name} claim must be a string")
     roles = claims.get("roles")
     # Like scp, an explicit null is a malformed claim, not an absent one.
-    if "roles" in claims and not (isinstance(roles, list)
-                                  and all(isinstance(role, str) for role in roles)):
+    if "roles" in claims and not (
+        isinstance(roles, list) and all(isinstance(role, str) for role in roles)
+    ):
         raise InvalidToken("the roles claim must be a list of strings")
     if "azp" not in claims:
         # v2 access tokens always carry azp; ID tokens never do.
-        raise InvalidToken("not an access token (no azp claim); send the access token for "
-                           "this API, not an ID token")
+        raise InvalidToken(
+            "not an access token (no azp claim); send the access token for "
+            "this API, not an ID token"
+        )
 
 
 def _short(value: object) -> str:

@@ -17,5 +17,8 @@ SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 @require_auth()
 def subscriptions() -> ResponseReturnValue:
     """Every subscription the caller can see, all pages joined."""
-    return jsonify(downstream().get_all(
-        current_caller(), "arm", "/subscriptions", {"api-version": SUBSCRIPTIONS_API_VERSION}))
+    return jsonify(
+        downstream().get_all(
+            current_caller(), "arm", "/subscriptions", {"api-version": SUBSCRIPTIONS_API_VERSION}
+        )
+    )

@@ -32,23 +32,27 @@ SWAGGER_UI_FILES = {
     "favicon-32x32.png": "image/png",
 }
 # Swagger UI sets styles from script (allowed) and draws icons as data: images.
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-))
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    )
+)
 
 
 class SwaggerUiMissing(ApiError):
     status = 404
     error = "not_found"
-    description = ("Swagger UI is not installed: run `npm ci` in the project root "
-                   "(it installs swagger-ui-dist into node_modules), then reload")
+    description = (
+        "Swagger UI is not installed: run `npm ci` in the project root "
+        "(it installs swagger-ui-dist into node_modules), then reload"
+    )
 
 
 @dataclass(frozen=True)
@@ -76,12 +80,14 @@ def _swagger_ui() -> SwaggerUi:
 @bp.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
     """The OpenAPI 3.1 document, with this deployment's audience, scope and tenant."""
-    return jsonify(build_document(
-        realm=current_app.config["AUTH_REALM"],
-        scope=current_app.config["API_SCOPE"],
-        authority=current_app.config.get("AUTH_AUTHORITY"),
-        server_url=request.script_root or "/",
-    ))
+    return jsonify(
+        build_document(
+            realm=current_app.config["AUTH_REALM"],
+            scope=current_app.config["API_SCOPE"],
+            authority=current_app.config.get("AUTH_AUTHORITY"),
+            server_url=request.script_root or "/",
+        )
+    )
 
 
 @bp.get("/docs")

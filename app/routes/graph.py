@@ -81,15 +81,16 @@ def _top(value: str) -> str:
 
 def _odata_text(name: str, value: str) -> str:
     if not value.strip() or len(value.encode("utf-8")) > MAX_QUERY_BYTES:
-        raise BadRequest(f"{name} must be non-blank and at most {MAX_QUERY_BYTES} bytes "
-                         "in UTF-8")
+        raise BadRequest(f"{name} must be non-blank and at most {MAX_QUERY_BYTES} bytes in UTF-8")
     return value
 
 
 def _skiptoken(value: str) -> str:
     if not _is_skiptoken(value):
-        raise BadRequest(f"$skiptoken must be 1 to {MAX_SKIPTOKEN_LENGTH} letters, digits or "
-                         "-._~'()*!+/=, as the API's @odata.nextLink gives it")
+        raise BadRequest(
+            f"$skiptoken must be 1 to {MAX_SKIPTOKEN_LENGTH} letters, digits or "
+            "-._~'()*!+/=, as the API's @odata.nextLink gives it"
+        )
     return value
 
 
@@ -104,8 +105,10 @@ def _next_skiptoken(link: object) -> str | None:
         return None
     skiptoken = _skiptoken_of_users_link(link)
     if skiptoken is None:
-        log.warning("dropped graph's @odata.nextLink: not a page of %s/users the API can pass "
-                    "on", downstream().base_url("graph"))
+        log.warning(
+            "dropped graph's @odata.nextLink: not a page of %s/users the API can pass on",
+            downstream().base_url("graph"),
+        )
     return skiptoken
 
 
@@ -114,8 +117,11 @@ def _skiptoken_of_users_link(link: object) -> str | None:
         return None
     expected = urlsplit(f"{downstream().base_url('graph')}/users")
     parts = urlsplit(link)
-    if (parts.scheme, parts.netloc, parts.path) != (expected.scheme, expected.netloc,
-                                                     expected.path):
+    if (parts.scheme, parts.netloc, parts.path) != (
+        expected.scheme,
+        expected.netloc,
+        expected.path,
+    ):
         return None
     values = parse_qs(parts.query).get("$skiptoken", [])
     return values[0] if len(values) == 1 and _is_skiptoken(values[0]) else None

@@ -26,7 +26,8 @@ def readyz() -> ResponseReturnValue:
     except KeysUnavailable as exc:
         # Rendered here, not raised: a probe polls, and the key cache already logs each failed
         # load attempt; a warning per poll would bury it.
-        return render(ServiceUnavailable("signing keys are not loaded yet",
-                                         retry_after=exc.retry_after))
+        return render(
+            ServiceUnavailable("signing keys are not loaded yet", retry_after=exc.retry_after)
+        )
     loaded = keys.current
     return jsonify(status="ready", issuer=issuer, keys=len(loaded.keys) if loaded else 0)

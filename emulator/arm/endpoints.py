@@ -22,22 +22,38 @@ bp.after_request(add_arm_headers)
 COUNTERS = ("arm",)
 
 API_VERSIONS = (
-    "2022-12-01", "2022-09-01", "2022-01-01", "2021-01-01", "2020-01-01", "2019-11-01",
-    "2019-06-01", "2018-06-01", "2016-06-01", "2015-01-01", "2014-04-01",
+    "2022-12-01",
+    "2022-09-01",
+    "2022-01-01",
+    "2021-01-01",
+    "2020-01-01",
+    "2019-11-01",
+    "2019-06-01",
+    "2018-06-01",
+    "2016-06-01",
+    "2015-01-01",
+    "2014-04-01",
 )
 PAGE_SIZE = 2
 ALLOWED_AUDIENCES = (
-    "https://management.core.windows.net/", "https://management.core.windows.net",
-    "https://management.azure.com/", "https://management.azure.com",
+    "https://management.core.windows.net/",
+    "https://management.core.windows.net",
+    "https://management.azure.com/",
+    "https://management.azure.com",
 )
 # The national clouds' ARM accepts its own, for an emulator posing as one (server_names).
 ACCEPTED_AUDIENCES = frozenset(
-    {*ALLOWED_AUDIENCES, *(f"{uri}{slash}" for uri in ARM.identifier_uris for slash in ("/", ""))})
+    {*ALLOWED_AUDIENCES, *(f"{uri}{slash}" for uri in ARM.identifier_uris for slash in ("/", ""))}
+)
 _REJECTIONS = {
-    "missing": ("AuthenticationFailed",
-                "Authentication failed. The 'Authorization' header is missing."),
-    "malformed": ("AuthenticationFailed", "Authentication failed. The 'Authorization' header "
-                  "is provided in an invalid format."),
+    "missing": (
+        "AuthenticationFailed",
+        "Authentication failed. The 'Authorization' header is missing.",
+    ),
+    "malformed": (
+        "AuthenticationFailed",
+        "Authentication failed. The 'Authorization' header is provided in an invalid format.",
+    ),
     "signature": ("InvalidAuthenticationToken", "The access token is invalid."),
     "issuer": ("InvalidAuthenticationToken", "The access token is from an invalid issuer."),
 }
@@ -45,30 +61,43 @@ View = Callable[..., Response]
 
 
 def _www_authenticate(description: str) -> dict[str, str]:
-    return {"WWW-Authenticate": 'Bearer authorization_uri="https://login.windows.net/", '
-            f'error="invalid_token", error_description="{description}"'}
+    return {
+        "WWW-Authenticate": 'Bearer authorization_uri="https://login.windows.net/", '
+        f'error="invalid_token", error_description="{description}"'
+    }
 
 
 def _rejection(exc: BearerRejected) -> Response:
     if exc.kind == "audience":
         aud = exc.token.claims.get("aud") if exc.token else None
         allowed = ",".join(f"'{a}'" for a in ALLOWED_AUDIENCES)
-        code, message = "InvalidAuthenticationTokenAudience", (
-            f"The access token has been obtained for wrong audience or resource '{aud}'. It "
-            f"should exactly match with one of the allowed audiences {allowed}.")
+        code, message = (
+            "InvalidAuthenticationTokenAudience",
+            (
+                f"The access token has been obtained for wrong audience or resource '{aud}'. It "
+                f"should exactly match with one of the allowed audiences {allowed}."
+            ),
+        )
     elif exc.kind == "expired":
         exp = exc.token.claims.get("exp") if exc.token else None
-        code, message = "ExpiredAuthenticationToken", (
-            f"The access token expiry UTC time '{_arm_time(exp)}' is earlier than current UTC "
-            f"time '{_arm_time(None)}'.")
+        code, message = (
+            "ExpiredAuthenticationToken",
+            (
+                f"The access token expiry UTC time '{_arm_time(exp)}' is earlier than current UTC "
+                f"time '{_arm_time(None)}'."
+            ),
+        )
     else:
         code, message = _REJECTIONS[exc.kind]
     return arm_error(401, code, message, _www_authenticate(message))
 
 
 def _arm_time(epoch: object) -> str:
-    moment = (dt.datetime.fromtimestamp(epoch, dt.UTC) if isinstance(epoch, int | float)
-              else dt.datetime.now(dt.UTC))
+    moment = (
+        dt.datetime.fromtimestamp(epoch, dt.UTC)
+        if isinstance(epoch, int | float)
+        else dt.datetime.now(dt.UTC)
+    )
     hour = moment.hour % 12 or 12
     return f"{moment.month}/{moment.day}/{moment.year} {hour}:{moment:%M:%S %p}"
 
@@ -80,17 +109,23 @@ def _authenticated(view: View) -> View:
     def wrapper(**path_args: str) -> Response:
         try:
             principal = authenticate_bearer(
-                current_state().keys, ACCEPTED_AUDIENCES,
-                server_names=current_state().server_names)
+                current_state().keys, ACCEPTED_AUDIENCES, server_names=current_state().server_names
+            )
         except BearerRejected as exc:
             return _rejection(exc)
         if claims := cae_challenge(current_control(), "arm", principal):
             # ARM words its CAE challenge differently from Graph (invalid_token, no realm).
-            challenge = ('Bearer authorization_uri="https://login.windows.net/", '
-                         'error="invalid_token", error_description="User session has been '
-                         f'revoked", claims="{claims}"')
-            return arm_error(401, "InvalidAuthenticationToken",
-                             "User session has been revoked.", {"WWW-Authenticate": challenge})
+            challenge = (
+                'Bearer authorization_uri="https://login.windows.net/", '
+                'error="invalid_token", error_description="User session has been '
+                f'revoked", claims="{claims}"'
+            )
+            return arm_error(
+                401,
+                "InvalidAuthenticationToken",
+                "User session has been revoked.",
+                {"WWW-Authenticate": challenge},
+            )
         return _check_api_version() or view(principal, **path_args)
 
     return wrapper
@@ -99,13 +134,18 @@ def _authenticated(view: View) -> View:
 def _check_api_version() -> Response | None:
     version = request.args.get("api-version")
     if not version:
-        return arm_error(400, "MissingApiVersionParameter",
-                         "The api-version query parameter (?api-version=) is required for all "
-                         "requests.")
+        return arm_error(
+            400,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        )
     if version not in API_VERSIONS:
-        return arm_error(400, "InvalidApiVersionParameter",
-                         f"The api-version '{version}' is invalid. The supported versions are "
-                         f"'{','.join(API_VERSIONS)}'.")
+        return arm_error(
+            400,
+            "InvalidApiVersionParameter",
+            f"The api-version '{version}' is invalid. The supported versions are "
+            f"'{','.join(API_VERSIONS)}'.",
+        )
     return None
 
 
@@ -122,8 +162,9 @@ def list_subscriptions(principal: Principal) -> Response:
     body: dict[str, Any] = {"value": [s.arm_properties() for s in subscriptions[offset:end]]}
     if end < len(subscriptions):
         version = request.args["api-version"]
-        body["nextLink"] = (f"{request.host_url}subscriptions?api-version={version}"
-                            f"&%24skiptoken={_page_token(end)}")
+        body["nextLink"] = (
+            f"{request.host_url}subscriptions?api-version={version}&%24skiptoken={_page_token(end)}"
+        )
     body["count"] = {"type": "Total", "value": len(subscriptions)}
     return arm_json(body)
 
@@ -135,8 +176,9 @@ def get_subscription(principal: Principal, subscription_id: str) -> Response:
     for subscription in subscriptions_in(principal.tenant_id):
         if subscription.subscription_id == subscription_id.lower():
             return arm_json(subscription.arm_properties())
-    return arm_error(404, "SubscriptionNotFound",
-                     f"The subscription '{subscription_id}' could not be found.")
+    return arm_error(
+        404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found."
+    )
 
 
 def _page_token(offset: int) -> str:

@@ -33,7 +33,8 @@ def add_arm_headers(response: Response) -> Response:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     response.headers["x-ms-request-id"] = rid
     response.headers["x-ms-correlation-request-id"] = (
-        request.headers.get("x-ms-correlation-request-id") or rid)
+        request.headers.get("x-ms-correlation-request-id") or rid
+    )
     response.headers["x-ms-routing-request-id"] = f"EMULATOR:{stamp}:{rid}"
     response.headers["x-ms-ratelimit-remaining-tenant-reads"] = "11999"
     response.headers["Cache-Control"] = "no-cache"
@@ -43,8 +44,7 @@ def add_arm_headers(response: Response) -> Response:
 
 
 def arm_json(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status,
-                    content_type="application/json; charset=utf-8")
+    return Response(json.dumps(body), status=status, content_type="application/json; charset=utf-8")
 
 
 def arm_error(
@@ -58,5 +58,8 @@ def arm_error(
 def arm_status_error(status: int) -> Response:
     """ARM's answer for an injected HTTP status."""
     code = STATUS_CODES.get(status, "InternalServerError" if status >= 500 else "BadRequest")
-    return arm_error(status, code, f"The request failed with HTTP status {status}. "
-                     "Please retry the request later.")
+    return arm_error(
+        status,
+        code,
+        f"The request failed with HTTP status {status}. Please retry the request later.",
+    )

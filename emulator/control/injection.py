@@ -52,8 +52,11 @@ def _error(control: ControlState, target: str, fault: Fault) -> Response:
 
 def _html_page(fault: Fault) -> Response:
     status = fault.status or 200
-    return Response(BROKEN_PROXY_PAGE.format(status=status), status=status,
-                    content_type="text/html; charset=utf-8")
+    return Response(
+        BROKEN_PROXY_PAGE.format(status=status),
+        status=status,
+        content_type="text/html; charset=utf-8",
+    )
 
 
 def _drop_connection() -> Iterator[bytes]:

@@ -11,8 +11,14 @@ from emulator.entra.errors import render_status
 from emulator.entra.grants import GRANT_COUNTERS
 from emulator.entra.runtime import EXTENSION_KEY, EntraRuntime
 
-COUNTERS = ("openid-configuration", "keys", "token", *GRANT_COUNTERS.values(), "userrealm",
-            *sign_in.COUNTERS)
+COUNTERS = (
+    "openid-configuration",
+    "keys",
+    "token",
+    *GRANT_COUNTERS.values(),
+    "userrealm",
+    *sign_in.COUNTERS,
+)
 
 
 def init_app(app: Flask, runtime: EntraRuntime) -> None:
@@ -21,5 +27,4 @@ def init_app(app: Flask, runtime: EntraRuntime) -> None:
     app.register_blueprint(sign_in.bp)
     app.register_blueprint(controls.bp)
     control.declare_counters(app, COUNTERS)
-    control.register_status_renderer(
-        app, ["openid-configuration", "keys", "token"], render_status)
+    control.register_status_renderer(app, ["openid-configuration", "keys", "token"], render_status)

@@ -25,25 +25,33 @@ def validate_user_assertion(
     claims = token.claims
     if not issued_by_emulator(claims.get("iss"), tenant.id, host):
         raise GrantRefused(
-            50013, f"Assertion failed issuer validation. The issuer '{claims.get('iss')}' "
-            f"is not a valid issuer for tenant '{tenant.id}'.")
+            50013,
+            f"Assertion failed issuer validation. The issuer '{claims.get('iss')}' "
+            f"is not a valid issuer for tenant '{tenant.id}'.",
+        )
     if token.expired(now) or token.not_yet_valid(now):
         raise GrantRefused(
-            500133, "Assertion is not within its valid time range. Ensure that the access "
+            500133,
+            "Assertion is not within its valid time range. Ensure that the access "
             "token is not expired before using it for user assertion, or request a new "
             f"token. Current time: {_iso(now)}, expiry time of assertion "
-            f"{_iso(claims.get('exp'))}.")
+            f"{_iso(claims.get('exp'))}.",
+        )
     _check_audience(claims.get("aud"), client)
     if token.is_app_only:
         raise ClientUnauthorized(
-            7000114, f"Application '{claims.get('azp', claims.get('appid'))}' is not allowed "
-            "to make application on-behalf-of calls.")
+            7000114,
+            f"Application '{claims.get('azp', claims.get('appid'))}' is not allowed "
+            "to make application on-behalf-of calls.",
+        )
     user = next((u for u in USERS.values() if u.id == claims.get("oid")), None)
     if user is None or user.tenant_id != tenant.id:
         raise GrantRefused(
-            50034, f"The user account {{EmailHidden}} does not exist in the {tenant.id} "
+            50034,
+            f"The user account {{EmailHidden}} does not exist in the {tenant.id} "
             "directory. To sign into this application, the account must be added to the "
-            "directory.")
+            "directory.",
+        )
     return token, user
 
 
@@ -56,14 +64,16 @@ def _verify(assertion: str, keys: KeyRing) -> VerifiedToken:
         raise _signature_error("The key was not found.", exc.kid) from exc
     except BadSignature as exc:
         raise _signature_error(
-            "The provided signature value did not match the expected signature value.",
-            exc.kid) from exc
+            "The provided signature value did not match the expected signature value.", exc.kid
+        ) from exc
 
 
 def _signature_error(reason: str, kid: str) -> GrantRefused:
     return GrantRefused(
-        50013, f"Assertion failed signature validation. [Reason - {reason}, Thumbprint of key "
-        f"used by client: '{kid}']")
+        50013,
+        f"Assertion failed signature validation. [Reason - {reason}, Thumbprint of key "
+        f"used by client: '{kid}']",
+    )
 
 
 def _check_audience(audience: object, client: ClientApp) -> None:
@@ -73,12 +83,14 @@ def _check_audience(audience: object, client: ClientApp) -> None:
     }
     if not isinstance(audience, str) or audience.rstrip("/").lower() not in accepted:
         raise GrantRefused(
-            500131, "Assertion audience does not match the Client app presenting the "
+            500131,
+            "Assertion audience does not match the Client app presenting the "
             f"assertion. The audience in the assertion was '{audience}' and the expected "
             f"audience is '{client.app_id}' or one of the Application Uris of this application "
             f"with App ID '{client.app_id}'({client.display_name}). The downstream client must "
             "request a token for the expected audience (the application that made the OBO "
-            "request) and this application should use that token as the assertion.")
+            "request) and this application should use that token as the assertion.",
+        )
 
 
 def _iso(epoch: object) -> str:

@@ -72,8 +72,9 @@ class PageOnly(Exception):
         self.err = err
 
 
-def read_target(params: Mapping[str, str], tenant: Tenant,
-                redirect_uris: RedirectUris) -> tuple[ClientApp, Reply]:
+def read_target(
+    params: Mapping[str, str], tenant: Tenant, redirect_uris: RedirectUris
+) -> tuple[ClientApp, Reply]:
     """The client and where to answer it; PageOnly while neither can be trusted."""
     client_id = _text(params, "client_id")
     if not client_id:
@@ -86,24 +87,32 @@ def read_target(params: Mapping[str, str], tenant: Tenant,
     if not redirect_uri:
         raise PageOnly(RequestInvalid(900971, "No reply address provided."))
     if not client.single_page_app or redirect_uri not in redirect_uris:
-        raise PageOnly(RequestInvalid(
-            50011, f"The redirect URI '{redirect_uri}' specified in the request does not match "
-            f"the redirect URIs configured for the application '{client.app_id}'. Make sure "
-            "the redirect URI sent in the request matches one added to your application in "
-            "the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn "
-            "more about how to fix this."))
+        raise PageOnly(
+            RequestInvalid(
+                50011,
+                f"The redirect URI '{redirect_uri}' specified in the request does not match "
+                f"the redirect URIs configured for the application '{client.app_id}'. Make sure "
+                "the redirect URI sent in the request matches one added to your application in "
+                "the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn "
+                "more about how to fix this.",
+            )
+        )
     mode = _text(params, "response_mode") or "query"
-    return client, Reply(redirect_uri, mode if mode in RESPONSE_MODES else "query",
-                         _text(params, "state"))
+    return client, Reply(
+        redirect_uri, mode if mode in RESPONSE_MODES else "query", _text(params, "state")
+    )
 
 
-def read_request(params: Mapping[str, str], tenant: Tenant, client: ClientApp,
-                 reply: Reply) -> AuthorizeRequest:
+def read_request(
+    params: Mapping[str, str], tenant: Tenant, client: ClientApp, reply: Reply
+) -> AuthorizeRequest:
     """The rest of the request; EntraError for a refusal that goes back to the app."""
     if (_text(params, "response_mode") or "query") not in RESPONSE_MODES:
         raise RequestInvalid(
-            70007, "The application requested an unsupported response mode; a single-page "
-            "application receives its code in the query or the fragment.")
+            70007,
+            "The application requested an unsupported response mode; a single-page "
+            "application receives its code in the query or the fragment.",
+        )
     _check_response_type(_text(params, "response_type"))
     scope = _text(params, "scope")
     if not scope:
@@ -111,8 +120,10 @@ def read_request(params: Mapping[str, str], tenant: Tenant, client: ClientApp,
     prompt = _text(params, "prompt")
     if prompt is not None and prompt not in PROMPTS:
         raise RequestInvalid(
-            90023, f"Invalid prompt value '{prompt}'. Valid values are none, login, consent "
-            "and select_account.")
+            90023,
+            f"Invalid prompt value '{prompt}'. Valid values are none, login, consent "
+            "and select_account.",
+        )
     return AuthorizeRequest(
         tenant_id=tenant.id,
         client_id=client.app_id,
@@ -136,23 +147,29 @@ def _check_response_type(response_type: str | None) -> None:
         return
     if "id_token" in kinds or "token" in kinds:
         raise ResponseTypeUnsupported(
-            700054, f"response_type '{response_type}' is not enabled for the application: "
-            "implicit grant is not enabled for this single-page application.")
+            700054,
+            f"response_type '{response_type}' is not enabled for the application: "
+            "implicit grant is not enabled for this single-page application.",
+        )
     raise ResponseTypeUnsupported(
-        70005, f"The application requested an unsupported response type '{response_type}'.")
+        70005, f"The application requested an unsupported response type '{response_type}'."
+    )
 
 
 def _code_challenge(params: Mapping[str, str]) -> str:
     challenge = _text(params, "code_challenge")
     if not challenge:
         raise RequestInvalid(
-            9002325, "Proof Key for Code Exchange is required for cross-origin authorization "
-            "code redemption.")
+            9002325,
+            "Proof Key for Code Exchange is required for cross-origin authorization "
+            "code redemption.",
+        )
     method = _text(params, "code_challenge_method") or "plain"
     if method != "S256":
         raise RequestInvalid(
-            90100, f"Invalid code_challenge_method '{method}': single-page applications must "
-            "use 'S256'.")
+            90100,
+            f"Invalid code_challenge_method '{method}': single-page applications must use 'S256'.",
+        )
     if not S256_CHALLENGE.match(challenge):
         raise RequestInvalid(501491, "Invalid size of Code_Challenge parameter.")
     return challenge

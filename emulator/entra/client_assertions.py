@@ -33,11 +33,15 @@ from emulator.signing import KeyRing, TokenRejected, VerifiedToken, b64url_decod
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SIGNATURE_ALGORITHMS = ["RS256", "PS256"]  # MSAL signs PS256 with x5t#S256, RS256 with x5t
 CLOCK_SKEW = 300
-CERTIFICATE_DOCS = ("Review the documentation at https://docs.microsoft.com/en-us/azure/"
-                    "active-directory/develop/active-directory-certificate-credentials .")
-FEDERATION_DOCS = ("Please check your federated identity credential Subject, Audience and "
-                   "Issuer against the presented assertion. "
-                   "https://learn.microsoft.com/entra/workload-id/workload-identity-federation")
+CERTIFICATE_DOCS = (
+    "Review the documentation at https://docs.microsoft.com/en-us/azure/"
+    "active-directory/develop/active-directory-certificate-credentials ."
+)
+FEDERATION_DOCS = (
+    "Please check your federated identity credential Subject, Audience and "
+    "Issuer against the presented assertion. "
+    "https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
+)
 
 
 @dataclass(frozen=True)
@@ -53,15 +57,17 @@ class AssertionTrust:
     now: float
 
 
-def check_client_assertion(form: Mapping[str, str], client: ClientApp,
-                           trust: AssertionTrust) -> None:
+def check_client_assertion(
+    form: Mapping[str, str], client: ClientApp, trust: AssertionTrust
+) -> None:
     """Return if the assertion authenticates `client`, or raise Entra's refusal."""
     assertion_type = form.get("client_assertion_type")
     if not assertion_type:
         raise missing_parameter("client_assertion_type")
     if assertion_type != CLIENT_ASSERTION_TYPE:
         raise RequestInvalid(
-            90100, f"The client_assertion_type '{assertion_type}' is not supported.")
+            90100, f"The client_assertion_type '{assertion_type}' is not supported."
+        )
     assertion = form["client_assertion"]
     header, claims = _unverified(assertion)
     issuer = claims.get("iss")
@@ -83,35 +89,56 @@ def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
 # -- a certificate of the client -------------------------------------------------------------
 
 
-def _check_signed_by_client(assertion: str, header: dict[str, Any], claims: dict[str, Any],
-                            client: ClientApp, trust: AssertionTrust) -> None:
+def _check_signed_by_client(
+    assertion: str,
+    header: dict[str, Any],
+    claims: dict[str, Any],
+    client: ClientApp,
+    trust: AssertionTrust,
+) -> None:
     app_id = client.app_id.lower()
     if str(claims.get("iss", "")).lower() != app_id or str(claims.get("sub", "")).lower() != app_id:
         raise ClientAuthenticationFailed(
-            700021, "Client assertion application identifier doesn't match 'client_id' "
-            f"parameter. {CERTIFICATE_DOCS}")
+            700021,
+            "Client assertion application identifier doesn't match 'client_id' "
+            f"parameter. {CERTIFICATE_DOCS}",
+        )
     certificate, sent = _signing_certificate(header, client, trust)
     public_key = certificate.public_key()
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise _key_not_found(sent, client)
     try:
-        jwt.decode(assertion, public_key, algorithms=SIGNATURE_ALGORITHMS,
-                   options={"verify_signature": True, "verify_exp": False, "verify_nbf": False,
-                            "verify_iat": False, "verify_aud": False, "verify_iss": False})
+        jwt.decode(
+            assertion,
+            public_key,
+            algorithms=SIGNATURE_ALGORITHMS,
+            options={
+                "verify_signature": True,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+            },
+        )
     except jwt.InvalidTokenError as exc:
         raise ClientAuthenticationFailed(
-            700027, "Client assertion failed signature validation. [Reason - The provided "
+            700027,
+            "Client assertion failed signature validation. [Reason - The provided "
             "signature value did not match the expected signature value., Thumbprint of key "
-            f"used by client: '{sent}', Found key '{_validity(certificate)}']") from exc
+            f"used by client: '{sent}', Found key '{_validity(certificate)}']",
+        ) from exc
     if claims.get("aud") not in trust.token_endpoints:
         raise ClientAuthenticationFailed(
-            700023, f"Client assertion audience claim does not match Realm issuer. "
-            f"{CERTIFICATE_DOCS}")
+            700023,
+            f"Client assertion audience claim does not match Realm issuer. {CERTIFICATE_DOCS}",
+        )
     _check_time(claims, trust.now)
 
 
-def _signing_certificate(header: dict[str, Any], client: ClientApp, trust: AssertionTrust
-                         ) -> tuple[x509.Certificate, str]:
+def _signing_certificate(
+    header: dict[str, Any], client: ClientApp, trust: AssertionTrust
+) -> tuple[x509.Certificate, str]:
     """The certificate the assertion names, and its thumbprint as sent (hex, for messages):
     a registered one, else one the subject name + issuer trust accepts."""
     algorithm: Literal["sha1", "sha256"] = "sha256" if "x5t#S256" in header else "sha1"
@@ -122,9 +149,11 @@ def _signing_certificate(header: dict[str, Any], client: ClientApp, trust: Asser
     if registered is not None:
         if registered.not_valid_after_utc.timestamp() < trust.now:
             raise ClientAuthenticationFailed(
-                700027, "Client assertion contains an invalid signature. [Reason - The key used "
+                700027,
+                "Client assertion contains an invalid signature. [Reason - The key used "
                 f"is expired., Thumbprint of key used by client: '{shown}', Found key "
-                f"'{_validity(registered)}']")
+                f"'{_validity(registered)}']",
+            )
         return registered, shown
     chain = _x5c(header)
     if chain and _trusted_by_subject(chain, sent, algorithm, client, trust):
@@ -132,15 +161,21 @@ def _signing_certificate(header: dict[str, Any], client: ClientApp, trust: Asser
     raise _key_not_found(shown, client)
 
 
-def _trusted_by_subject(chain: list[x509.Certificate], sent: str,
-                        algorithm: Literal["sha1", "sha256"], client: ClientApp,
-                        trust: AssertionTrust) -> bool:
+def _trusted_by_subject(
+    chain: list[x509.Certificate],
+    sent: str,
+    algorithm: Literal["sha1", "sha256"],
+    client: ClientApp,
+    trust: AssertionTrust,
+) -> bool:
     leaf = chain[0]
     if sent and thumbprint(leaf, algorithm) != sent.rstrip("="):
         return False
     now = dt.datetime.fromtimestamp(trust.now, dt.UTC)
-    return (leaf.subject.rfc4514_string() in client.trusted_certificate_subjects
-            and trust.client_ca.chains_to_root(chain, now))
+    return (
+        leaf.subject.rfc4514_string() in client.trusted_certificate_subjects
+        and trust.client_ca.chains_to_root(chain, now)
+    )
 
 
 def _x5c(header: dict[str, Any]) -> list[x509.Certificate]:
@@ -149,19 +184,23 @@ def _x5c(header: dict[str, Any]) -> list[x509.Certificate]:
     if not isinstance(entries, list) or not entries:
         return []
     try:
-        return [x509.load_der_x509_certificate(base64.b64decode("".join(str(e).split())))
-                for e in entries]
+        return [
+            x509.load_der_x509_certificate(base64.b64decode("".join(str(e).split())))
+            for e in entries
+        ]
     except (ValueError, binascii.Error):
         return []
 
 
 def _key_not_found(shown: str, client: ClientApp) -> ClientAuthenticationFailed:
     return ClientAuthenticationFailed(
-        700027, "Client assertion failed signature validation. [Reason - The key was not "
+        700027,
+        "Client assertion failed signature validation. [Reason - The key was not "
         f"found., Thumbprint of key used by client: '{shown}', Please visit the Azure Portal, "
         "Graph Explorer or directly use MS Graph to see configured keys for app Id "
         f"'{client.app_id}'. Review the documentation at https://docs.microsoft.com/en-us/graph/"
-        "deployments if you are not using the global cloud.]")
+        "deployments if you are not using the global cloud.]",
+    )
 
 
 def _hex(sent: str) -> str:
@@ -180,29 +219,37 @@ def _validity(certificate: x509.Certificate) -> str:
 # -- a federated identity credential ---------------------------------------------------------
 
 
-def _check_federated(assertion: str, client: ClientApp, trust: AssertionTrust,
-                     claims: dict[str, Any]) -> None:
+def _check_federated(
+    assertion: str, client: ClientApp, trust: AssertionTrust, claims: dict[str, Any]
+) -> None:
     issuer = str(claims["iss"])
     records = [f for f in client.federated_credentials if _issuer_matches(f, issuer, trust)]
     if not records:
         raise ClientAuthenticationFailed(
-            700211, "No matching federated identity record found for presented assertion "
-            f"issuer '{issuer}'. {FEDERATION_DOCS}")
+            700211,
+            "No matching federated identity record found for presented assertion "
+            f"issuer '{issuer}'. {FEDERATION_DOCS}",
+        )
     keys = trust.tenant_keys if records[0].issuer is None else trust.issuer_keys.get(issuer)
     _verify_federated_signature(assertion, keys)
     subject = claims.get("sub")
     records = [f for f in records if f.subject == subject]
     if not records:
         raise ClientAuthenticationFailed(
-            700213, "No matching federated identity record found for presented assertion "
-            f"subject '{subject}'. {FEDERATION_DOCS}")
+            700213,
+            "No matching federated identity record found for presented assertion "
+            f"subject '{subject}'. {FEDERATION_DOCS}",
+        )
     audiences = claims.get("aud")
     presented = [audiences] if isinstance(audiences, str) else audiences
     if not isinstance(presented, list) or not any(
-            _same_audience(a, f) for f in records for a in presented):
+        _same_audience(a, f) for f in records for a in presented
+    ):
         raise ClientAuthenticationFailed(
-            700212, "No matching federated identity record found for presented assertion "
-            f"audience '{audiences}'. {FEDERATION_DOCS}")
+            700212,
+            "No matching federated identity record found for presented assertion "
+            f"audience '{audiences}'. {FEDERATION_DOCS}",
+        )
     _check_time(claims, trust.now)
 
 
@@ -214,13 +261,15 @@ def _issuer_matches(record: FederatedCredential, issuer: str, trust: AssertionTr
 def _verify_federated_signature(assertion: str, keys: KeyRing | None) -> VerifiedToken:
     if keys is None:
         raise ClientAuthenticationFailed(
-            700027, "Client assertion failed signature validation. [Reason - The key was not "
-            "found.]")
+            700027,
+            "Client assertion failed signature validation. [Reason - The key was not found.]",
+        )
     try:
         return verify_signature(assertion, keys)
     except TokenRejected as exc:
         raise ClientAuthenticationFailed(
-            700027, f"Client assertion failed signature validation. [Reason - {exc}.]") from exc
+            700027, f"Client assertion failed signature validation. [Reason - {exc}.]"
+        ) from exc
 
 
 def _same_audience(presented: object, record: FederatedCredential) -> bool:
@@ -248,9 +297,11 @@ def _check_time(claims: dict[str, Any], now: float) -> None:
     early = nbf is not None and nbf - CLOCK_SKEW > now
     if expired or early:
         raise ClientAuthenticationFailed(
-            700024, f"Client assertion is not within its valid time range. Current time: "
+            700024,
+            f"Client assertion is not within its valid time range. Current time: "
             f"{_iso(now)}, assertion valid from {_iso(nbf)}, expiry time of assertion "
-            f"{_iso(exp)}. {CERTIFICATE_DOCS}")
+            f"{_iso(exp)}. {CERTIFICATE_DOCS}",
+        )
 
 
 def _time(value: object) -> float | None:

@@ -23,10 +23,12 @@ def find_client(client_id: str, tenant: Tenant) -> ClientApp:
     client = CLIENTS.get(client_id.lower())
     if client is None:
         raise ClientUnauthorized(
-            700016, f"Application with identifier '{client_id}' was not found in the directory "
+            700016,
+            f"Application with identifier '{client_id}' was not found in the directory "
             f"'{tenant.display_name}'. This can happen if the application has not been "
             "installed by the administrator of the tenant or consented to by any user in the "
-            "tenant. You may have sent your authentication request to the wrong tenant.")
+            "tenant. You may have sent your authentication request to the wrong tenant.",
+        )
     return client
 
 
@@ -57,22 +59,27 @@ def _check_secret(client: ClientApp, secret: str | None) -> None:
         raise missing_credential()
     if not hmac.compare_digest(secret.encode(), client.secret.encode()):
         raise ClientAuthenticationFailed(
-            7000215, "Invalid client secret provided. Ensure the secret being sent in the "
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the "
             "request is the client secret value, not the client secret ID, for a secret added "
-            f"to app '{client.app_id}'.")
+            f"to app '{client.app_id}'.",
+        )
 
 
 def _public_client_with_credential() -> ClientAuthenticationFailed:
     return ClientAuthenticationFailed(
-        700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be "
-        "presented.")
+        700025,
+        "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+    )
 
 
 def missing_credential() -> ClientAuthenticationFailed:
     """Entra's answer when a flow that needs a confidential client gets none."""
     return ClientAuthenticationFailed(
-        7000218, "The request body must contain the following parameter: 'client_assertion' "
-        "or 'client_secret'.")
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' "
+        "or 'client_secret'.",
+    )
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str | None, str | None]:

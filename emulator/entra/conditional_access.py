@@ -78,8 +78,9 @@ def parse_claims(raw: str | None) -> ClaimsRequest:
         raise RequestInvalid(90100, "The 'claims' parameter must be a JSON object.")
     access = _object(data.get("access_token"))
     values = _object(access.get("xms_cc")).get("values")
-    capabilities = tuple(v for v in values if isinstance(v, str)) if isinstance(
-        values, list) else ()
+    capabilities = (
+        tuple(v for v in values if isinstance(v, str)) if isinstance(values, list) else ()
+    )
     other = set(access) - {"xms_cc"} or set(data) - {"access_token"}
     asked = set(access) | set(_object(data.get("id_token")))
     return ClaimsRequest(capabilities, bool(other), bool(asked & STEP_UP_CLAIMS))
@@ -110,9 +111,11 @@ def enforce_user_policy(user: User, resource: Resource, client: ClientApp, *, mf
 
 
 def mfa_refusal(user: User, resource: Resource) -> EntraError:
-    message = ("Due to a configuration change made by your administrator, or because you "
-               "moved to a new location, you must use multi-factor authentication to access "
-               f"'{resource.app_id}'.")
+    message = (
+        "Due to a configuration change made by your administrator, or because you "
+        "moved to a new location, you must use multi-factor authentication to access "
+        f"'{resource.app_id}'."
+    )
     if user.behaviour == "mfa_required_legacy":
         return InteractionNeeded(50076, message, claims=MFA_CLAIMS_CHALLENGE)
     if user.behaviour == "per_user_mfa":
@@ -123,28 +126,40 @@ def mfa_refusal(user: User, resource: Resource) -> EntraError:
 def injected_mfa_refusal(resource: Resource) -> EntraError:
     """The answer of an `interaction` fault: Entra's MFA refusal, the older way."""
     return InteractionNeeded(
-        50076, "Due to a configuration change made by your administrator, or because you "
+        50076,
+        "Due to a configuration change made by your administrator, or because you "
         "moved to a new location, you must use multi-factor authentication to access "
-        f"'{resource.app_id}'.", suberror="basic_action", claims=MFA_CLAIMS_CHALLENGE)
+        f"'{resource.app_id}'.",
+        suberror="basic_action",
+        claims=MFA_CLAIMS_CHALLENGE,
+    )
 
 
 def consent_missing(client: ClientApp) -> ConsentMissing:
     return ConsentMissing(
-        65001, f"The user or administrator has not consented to use the application with ID "
+        65001,
+        f"The user or administrator has not consented to use the application with ID "
         f"'{client.app_id}' named '{client.display_name}'. Send an interactive authorization "
-        "request for this user and resource.")
+        "request for this user and resource.",
+    )
 
 
 def _refusals(client: ClientApp) -> dict[str, EntraError]:
     return {
         "blocked": GrantRefused(
-            53003, "Access has been blocked by Conditional Access policies. The access policy "
-            "does not allow token issuance.", suberror="message_only"),
+            53003,
+            "Access has been blocked by Conditional Access policies. The access policy "
+            "does not allow token issuance.",
+            suberror="message_only",
+        ),
         "password_expired": GrantRefused(
-            50055, "The password is expired.", suberror="user_password_expired"),
+            50055, "The password is expired.", suberror="user_password_expired"
+        ),
         "consent_required": consent_missing(client),
         "throttled": StsThrottled(
-            90055, "TenantThrottlingError - There are too many incoming requests. This "
+            90055,
+            "TenantThrottlingError - There are too many incoming requests. This "
             "request has been throttled; retry after the interval in the Retry-After header.",
-            headers={"Retry-After": str(THROTTLE_RETRY_AFTER)}),
+            headers={"Retry-After": str(THROTTLE_RETRY_AFTER)},
+        ),
     }

@@ -69,8 +69,9 @@ def mint_token() -> Response | tuple[Response, int]:
     options = _mint_options(spec)
     if isinstance(options, str):
         return bad_request(options)
-    token = mint_user_token(current_state().keys, current_entra(), request.host_url.rstrip("/"),
-                            user, **options)
+    token = mint_user_token(
+        current_state().keys, current_entra(), request.host_url.rstrip("/"), user, **options
+    )
     return jsonify({"access_token": token})
 
 
@@ -83,8 +84,11 @@ def new_client_certificate() -> Response | tuple[Response, int]:
     spec = {} if spec is None else spec
     if not isinstance(spec, dict):
         return bad_request("the body must be a JSON object")
-    trust, password, expired = (spec.get("trust", "thumbprint"), spec.get("password"),
-                                spec.get("expired", False))
+    trust, password, expired = (
+        spec.get("trust", "thumbprint"),
+        spec.get("password"),
+        spec.get("expired", False),
+    )
     if trust not in TRUSTS:
         return bad_request(f"trust must be one of {', '.join(TRUSTS)}")
     if password is not None and (not isinstance(password, str) or not password):
@@ -92,20 +96,32 @@ def new_client_certificate() -> Response | tuple[Response, int]:
     if not isinstance(expired, bool):
         return bad_request("expired must be true or false")
     made = current_entra().new_client_certificate(trust, password=password, expired=expired)
-    return jsonify({"pem": made.pem, "trust": made.trust, "subject": made.subject,
-                    "thumbprint_sha1": made.thumbprint_sha1,
-                    "thumbprint_sha256": made.thumbprint_sha256}), 201
+    return jsonify(
+        {
+            "pem": made.pem,
+            "trust": made.trust,
+            "subject": made.subject,
+            "thumbprint_sha1": made.thumbprint_sha1,
+            "thumbprint_sha256": made.thumbprint_sha256,
+        }
+    ), 201
 
 
 def _mint_options(spec: dict[str, Any]) -> dict[str, Any] | str:
     """The optional fields, checked; a message for the first bad one."""
-    scope, mfa, lifetime = spec.get("scope", API_SCOPE), spec.get("mfa", False), spec.get(
-        "lifetime", 3600)
+    scope, mfa, lifetime = (
+        spec.get("scope", API_SCOPE),
+        spec.get("mfa", False),
+        spec.get("lifetime", 3600),
+    )
     if not isinstance(scope, str) or not scope.strip():
         return "scope must be a non-empty string"
     if not isinstance(mfa, bool):
         return "mfa must be true or false"
-    if not isinstance(lifetime, int) or isinstance(lifetime, bool) or not (
-            -MAX_MINTED_LIFETIME <= lifetime <= MAX_MINTED_LIFETIME):
+    if (
+        not isinstance(lifetime, int)
+        or isinstance(lifetime, bool)
+        or not (-MAX_MINTED_LIFETIME <= lifetime <= MAX_MINTED_LIFETIME)
+    ):
         return f"lifetime must be an integer from -{MAX_MINTED_LIFETIME} to {MAX_MINTED_LIFETIME}"
     return {"scope": scope, "mfa": mfa, "lifetime": lifetime}

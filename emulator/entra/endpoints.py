@@ -45,12 +45,16 @@ def require_tenant(name: str) -> Tenant:
         return tenant
     if _GUID.match(name) or "." in name:
         raise TenantUnknown(
-            90002, f"Tenant '{name}' not found. Check to make sure you have the correct tenant "
+            90002,
+            f"Tenant '{name}' not found. Check to make sure you have the correct tenant "
             "ID and are signing into the correct cloud. Check with your subscription "
-            "administrator, this may happen if there are no active subscriptions for the tenant.")
+            "administrator, this may happen if there are no active subscriptions for the tenant.",
+        )
     raise TenantUnknown(
-        900023, f"Specified tenant identifier '{name}' is neither a valid DNS name, nor a "
-        "valid external domain.")
+        900023,
+        f"Specified tenant identifier '{name}' is neither a valid DNS name, nor a "
+        "valid external domain.",
+    )
 
 
 @bp.get("/<tenant>/v2.0/.well-known/openid-configuration")
@@ -71,7 +75,10 @@ def discovery_document(base: str, tenant: Tenant) -> dict[str, Any]:
     return {
         "token_endpoint": f"{root}/oauth2/v2.0/token",
         "token_endpoint_auth_methods_supported": [
-            "client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "client_secret_post",
+            "private_key_jwt",
+            "client_secret_basic",
+        ],
         "jwks_uri": f"{root}/discovery/v2.0/keys",
         "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["pairwise"],
@@ -87,9 +94,26 @@ def discovery_document(base: str, tenant: Tenant) -> dict[str, Any]:
         "frontchannel_logout_supported": True,
         "end_session_endpoint": f"{root}/oauth2/v2.0/logout",
         "claims_supported": [
-            "sub", "iss", "cloud_instance_name", "cloud_instance_host_name",
-            "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr",
-            "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+            "sub",
+            "iss",
+            "cloud_instance_name",
+            "cloud_instance_host_name",
+            "cloud_graph_host_name",
+            "msgraph_host",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "acr",
+            "nonce",
+            "preferred_username",
+            "name",
+            "tid",
+            "ver",
+            "at_hash",
+            "c_hash",
+            "email",
+        ],
         "kerberos_endpoint": f"{root}/kerberos",
         "tenant_region_scope": tenant.region_scope,
         "cloud_instance_name": "microsoftonline.com",
@@ -124,14 +148,30 @@ def token(tenant: str) -> Response:
         grant = GRANTS.get(_grant_type())
         if grant is None:
             raise GrantTypeUnsupported(
-                70003, f"The app requested an unsupported grant type '{_grant_type()}'.")
-        client = authenticate_client(request.form, request.headers.get("Authorization"), found,
-                                     _assertion_trust(found))
-        issuer = Issuer(current_state().keys, current_entra(), base_url(), found.id, client,
-                        wants_client_info=request.form.get("client_info") == "1",
-                        now=time.time())
-        body = grant(GrantRequest(issuer, found, request.form, request.host,
-                                  request.headers.get("Origin"), current_control().faults))
+                70003, f"The app requested an unsupported grant type '{_grant_type()}'."
+            )
+        client = authenticate_client(
+            request.form, request.headers.get("Authorization"), found, _assertion_trust(found)
+        )
+        issuer = Issuer(
+            current_state().keys,
+            current_entra(),
+            base_url(),
+            found.id,
+            client,
+            wants_client_info=request.form.get("client_info") == "1",
+            now=time.time(),
+        )
+        body = grant(
+            GrantRequest(
+                issuer,
+                found,
+                request.form,
+                request.host,
+                request.headers.get("Origin"),
+                current_control().faults,
+            )
+        )
     except EntraError as err:
         return _cross_origin(render_entra_error(err))
     response = jsonify(body)
@@ -144,13 +184,21 @@ def _assertion_trust(tenant: Tenant) -> AssertionTrust:
     endpoint under a name of the emulator (tenant by id or domain; v2, or v1's)."""
     state, entra = current_state(), current_entra()
     host, names = request.host, state.server_names
-    endpoints = {f"https://{h}/{t}/oauth2{version}/token" for h in emulator_hosts(host, names)
-                 for t in (tenant.id, tenant.domain) for version in ("/v2.0", "")}
+    endpoints = {
+        f"https://{h}/{t}/oauth2{version}/token"
+        for h in emulator_hosts(host, names)
+        for t in (tenant.id, tenant.domain)
+        for version in ("/v2.0", "")
+    }
     return AssertionTrust(
         token_endpoints=endpoints,
         is_own_issuer=lambda issuer: issued_by_emulator(issuer, tenant.id, host, names),
-        tenant_keys=state.keys, issuer_keys=entra.trusted_issuers,
-        key_credentials=entra.key_credentials, client_ca=entra.client_ca, now=time.time())
+        tenant_keys=state.keys,
+        issuer_keys=entra.trusted_issuers,
+        key_credentials=entra.key_credentials,
+        client_ca=entra.client_ca,
+        now=time.time(),
+    )
 
 
 def _grant_type() -> str:
@@ -197,10 +245,12 @@ def user_realm(username: str) -> Response:
     if user is None:
         return jsonify({"ver": "1.0", "account_type": "Unknown", "domain_name": domain})
     tenant = find_tenant(user.tenant_id)
-    return jsonify({
-        "ver": "1.0",
-        "account_type": "Managed",
-        "domain_name": tenant.domain if tenant else domain,
-        "cloud_instance_name": "microsoftonline.com",
-        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
-    })
+    return jsonify(
+        {
+            "ver": "1.0",
+            "account_type": "Managed",
+            "domain_name": tenant.domain if tenant else domain,
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+        }
+    )

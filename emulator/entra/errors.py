@@ -104,7 +104,8 @@ class StsFailure(EntraError):
 
 def missing_parameter(name: str) -> RequestInvalid:
     return RequestInvalid(
-        900144, f"The request body must contain the following parameter: '{name}'.")
+        900144, f"The request body must contain the following parameter: '{name}'."
+    )
 
 
 def correlation_id() -> str:
@@ -145,7 +146,8 @@ def render_entra_error(err: EntraError, status: int | None = None) -> Response:
     response.status_code = status or err.status
     response.headers.update(NO_CACHE_HEADERS)
     response.headers.update(
-        {"x-ms-request-id": body["trace_id"], "client-request-id": body["correlation_id"]})
+        {"x-ms-request-id": body["trace_id"], "client-request-id": body["correlation_id"]}
+    )
     response.headers.update(err.headers)
     return response
 
@@ -153,8 +155,11 @@ def render_entra_error(err: EntraError, status: int | None = None) -> Response:
 def redirect_error_fields(err: EntraError) -> dict[str, str]:
     """The fields the authorize endpoint appends to the redirect URI for a refusal."""
     body = _described(err)
-    fields = {"error": body["error"], "error_description": body["error_description"],
-              "error_uri": body["error_uri"]}
+    fields = {
+        "error": body["error"],
+        "error_description": body["error_description"],
+        "error_uri": body["error_uri"],
+    }
     if err.suberror:
         fields["suberror"] = err.suberror
     if err.claims:
@@ -166,8 +171,10 @@ def error_for_status(status: int) -> EntraError:
     """The refusal Entra gives for an injected HTTP status (fault mode `status`)."""
     if status == 429 or status in (502, 503, 504):
         return StsThrottled(
-            90033, "A transient error has occurred. The service is temporarily unavailable; "
-            "please try again later.")
+            90033,
+            "A transient error has occurred. The service is temporarily unavailable; "
+            "please try again later.",
+        )
     if status >= 500:
         return StsFailure(90006, "An internal server error has occurred.")
     return RequestInvalid(90100, "The request is invalid or malformed.")

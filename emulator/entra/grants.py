@@ -64,11 +64,15 @@ class GrantRequest:
 def on_behalf_of(req: GrantRequest) -> dict[str, Any]:
     _require_confidential(req)
     if req.param("requested_token_use") != "on_behalf_of":
-        raise RequestInvalid(
-            90100, "The 'requested_token_use' parameter must be 'on_behalf_of'.")
+        raise RequestInvalid(90100, "The 'requested_token_use' parameter must be 'on_behalf_of'.")
     assertion, user = validate_user_assertion(
-        req.param("assertion"), client=req.issuer.client, tenant=req.tenant,
-        keys=req.issuer.keys, host=req.host, now=req.issuer.now)
+        req.param("assertion"),
+        client=req.issuer.client,
+        tenant=req.tenant,
+        keys=req.issuer.keys,
+        host=req.host,
+        now=req.issuer.now,
+    )
     # Entra knows how the assertion was obtained because it issued it.
     mfa = assertion.claims.get("uti") in req.issuer.entra.mfa
     return _delegated_response(req, user, SignIn(mfa=mfa))
@@ -87,7 +91,8 @@ def refresh_token(req: GrantRequest) -> dict[str, Any]:
     if grant.client_id != req.issuer.client.app_id or user is None:
         raise GrantRefused(70000, "Provided grant is invalid or malformed.")
     return _delegated_response(
-        req, user, SignIn(mfa=grant.mfa, spa=grant.spa, signed_in_at=grant.signed_in_at))
+        req, user, SignIn(mfa=grant.mfa, spa=grant.spa, signed_in_at=grant.signed_in_at)
+    )
 
 
 def authorization_code(req: GrantRequest) -> dict[str, Any]:
@@ -112,15 +117,21 @@ def password(req: GrantRequest) -> dict[str, Any]:
     user = find_user(username, req.tenant.id)
     if user is None:
         raise GrantRefused(
-            50034, f"The user account {{EmailHidden}} does not exist in the {req.tenant.id} "
+            50034,
+            f"The user account {{EmailHidden}} does not exist in the {req.tenant.id} "
             "directory. To sign into this application, the account must be added to the "
-            "directory.")
+            "directory.",
+        )
     request = parse_scope(req.form.get("scope"), req.tenant)
     granted = delegated_grant(request, req.issuer.client)
     return user_token_response(
-        req.issuer, user, request, granted,
+        req.issuer,
+        user,
+        request,
+        granted,
         capabilities=parse_claims(req.form.get("claims")).capabilities,
-        with_refresh_token="offline_access" in request.oidc)
+        with_refresh_token="offline_access" in request.oidc,
+    )
 
 
 def client_credentials(req: GrantRequest) -> dict[str, Any]:
@@ -142,8 +153,14 @@ def _delegated_response(req: GrantRequest, user: User, sign_in: SignIn) -> dict[
         raise mfa_refusal(user, request.resource)
     enforce_user_policy(user, request.resource, req.issuer.client, mfa=sign_in.mfa)
     return user_token_response(
-        req.issuer, user, request, granted, capabilities=claims.capabilities,
-        with_refresh_token=True, sign_in=sign_in)
+        req.issuer,
+        user,
+        request,
+        granted,
+        capabilities=claims.capabilities,
+        with_refresh_token=True,
+        sign_in=sign_in,
+    )
 
 
 def _redeem_code(req: GrantRequest, code: str) -> AuthorizationCode:
@@ -152,18 +169,23 @@ def _redeem_code(req: GrantRequest, code: str) -> AuthorizationCode:
     except CodeRejected as exc:
         if exc.reason == "redeemed":
             raise GrantRefused(
-                54005, "OAuth2 Authorization code was already redeemed, please retry with a "
-                "new valid code or use an existing refresh token.") from exc
+                54005,
+                "OAuth2 Authorization code was already redeemed, please retry with a "
+                "new valid code or use an existing refresh token.",
+            ) from exc
         if exc.reason == "expired":
             raise GrantRefused(
-                70008, "The provided authorization code or refresh token has expired due to "
+                70008,
+                "The provided authorization code or refresh token has expired due to "
                 "inactivity. Send a new interactive authorization request for this user and "
-                "resource.") from exc
+                "resource.",
+            ) from exc
         raise GrantRefused(9002313, "Invalid request. Request is malformed or invalid.") from exc
     if grant.tenant_id != req.tenant.id:
         raise GrantRefused(
-            700005, "Provided Authorization Code is intended to use against other tenant, thus "
-            "rejected.")
+            700005,
+            "Provided Authorization Code is intended to use against other tenant, thus rejected.",
+        )
     return grant
 
 
@@ -171,8 +193,10 @@ def _check_code_verifier(verifier: str, challenge: str) -> None:
     computed = b64url(hashlib.sha256(verifier.encode("ascii", "replace")).digest())
     if not CODE_VERIFIER.match(verifier) or not hmac.compare_digest(computed, challenge):
         raise GrantRefused(
-            501481, "The Code_Verifier does not match the code_challenge supplied in the "
-            "authorization request.")
+            501481,
+            "The Code_Verifier does not match the code_challenge supplied in the "
+            "authorization request.",
+        )
 
 
 def _with_scope(req: GrantRequest, scope: str) -> GrantRequest:
@@ -189,22 +213,28 @@ def _require_confidential(req: GrantRequest) -> None:
 def _require_cross_origin(req: GrantRequest) -> None:
     if not req.origin:
         raise RequestInvalid(
-            9002327, "Tokens issued for the 'Single-Page Application' client-type may only be "
-            "redeemed via cross-origin requests.")
+            9002327,
+            "Tokens issued for the 'Single-Page Application' client-type may only be "
+            "redeemed via cross-origin requests.",
+        )
 
 
 def _refresh_error(exc: RefreshTokenRejected) -> EntraError:
     if exc.reason == "expired":
         stamp = dt.datetime.now(dt.UTC).strftime("%m/%d/%Y %H:%M:%S")
         return GrantRefused(
-            700082, "The refresh token has expired due to inactivity. The token was issued "
-            f"more than 90 days before {stamp} and was inactive for 90.00:00:00.")
+            700082,
+            "The refresh token has expired due to inactivity. The token was issued "
+            f"more than 90 days before {stamp} and was inactive for 90.00:00:00.",
+        )
     if exc.reason == "spa_expired" and exc.grant is not None:
         return GrantRefused(
-            700084, "The refresh token was issued to a single page app (SPA), and therefore "
+            700084,
+            "The refresh token was issued to a single page app (SPA), and therefore "
             "has a fixed, limited lifetime of 1.00:00:00, which can't be extended. It is now "
             "expired and a new sign in request must be sent by the SPA to the sign in page. "
-            f"The token was issued on {_iso(exc.grant.signed_in_at)}.")
+            f"The token was issued on {_iso(exc.grant.signed_in_at)}.",
+        )
     if exc.reason == "redeemed":
         return GrantRefused(70000, "Provided grant is invalid or malformed.")
     return GrantRefused(9002313, "Invalid request. Request is malformed or invalid.")

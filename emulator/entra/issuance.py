@@ -65,24 +65,43 @@ def user_token_response(
     """access_token (+ refresh_token, id_token, client_info) for a user."""
     lifetime = issuer.entra.access_token_lifetime()
     claims = user_access_claims(
-        issuer=issuer.url, user=user, client=issuer.client, audience=request.audience,
-        scopes=granted, lifetime=lifetime, roles=user.app_roles if request.resource is API else (),
-        capabilities=capabilities, now=issuer.now)
+        issuer=issuer.url,
+        user=user,
+        client=issuer.client,
+        audience=request.audience,
+        scopes=granted,
+        lifetime=lifetime,
+        roles=user.app_roles if request.resource is API else (),
+        capabilities=capabilities,
+        now=issuer.now,
+    )
     if sign_in.mfa:
         issuer.entra.mfa.add(claims["uti"], claims["exp"])
     body = _bearer(issuer.sign(claims), lifetime, response_scope(request, granted))
     if with_refresh_token:
         body["refresh_token"] = issuer.entra.refresh_tokens.issue(
-            user_id=user.id, tenant_id=user.tenant_id, client_id=issuer.client.app_id,
-            mfa=sign_in.mfa, spa=sign_in.spa, signed_in_at=sign_in.signed_in_at)
+            user_id=user.id,
+            tenant_id=user.tenant_id,
+            client_id=issuer.client.app_id,
+            mfa=sign_in.mfa,
+            spa=sign_in.spa,
+            signed_in_at=sign_in.signed_in_at,
+        )
         if sign_in.spa:
             started = issuer.now if sign_in.signed_in_at is None else sign_in.signed_in_at
-            body["refresh_token_expires_in"] = int(started + SPA_REFRESH_TOKEN_LIFETIME
-                                                   - issuer.now)
+            body["refresh_token_expires_in"] = int(
+                started + SPA_REFRESH_TOKEN_LIFETIME - issuer.now
+            )
     if "openid" in request.oidc:
-        body["id_token"] = issuer.sign(id_token_claims(
-            issuer=issuer.url, user=user, client_id=issuer.client.app_id, nonce=sign_in.nonce,
-            now=issuer.now))
+        body["id_token"] = issuer.sign(
+            id_token_claims(
+                issuer=issuer.url,
+                user=user,
+                client_id=issuer.client.app_id,
+                nonce=sign_in.nonce,
+                now=issuer.now,
+            )
+        )
     if issuer.wants_client_info:
         body["client_info"] = client_info(user)
     return body
@@ -94,8 +113,14 @@ def app_token_response(
     """An app-only token: Entra's client-credentials response has no scope, RT or ID token."""
     lifetime = issuer.entra.access_token_lifetime()
     claims = app_access_claims(
-        issuer=issuer.url, tenant_id=issuer.tenant_id, client=issuer.client,
-        audience=request.audience, roles=roles, lifetime=lifetime, now=issuer.now)
+        issuer=issuer.url,
+        tenant_id=issuer.tenant_id,
+        client=issuer.client,
+        audience=request.audience,
+        roles=roles,
+        lifetime=lifetime,
+        now=issuer.now,
+    )
     body = _bearer(issuer.sign(claims), lifetime, None)
     return body
 
@@ -125,9 +150,15 @@ def mint_user_token(
     override of None removes the claim."""
     aud = audience or API_CLIENT_ID
     claims = user_access_claims(
-        issuer=issuer_url(base_url, user.tenant_id), user=user, client=CLIENTS[SPA_CLIENT_ID],
-        audience=aud, scopes=scope.split(), lifetime=lifetime,
-        roles=user.app_roles if aud == API_CLIENT_ID else (), now=time.time())
+        issuer=issuer_url(base_url, user.tenant_id),
+        user=user,
+        client=CLIENTS[SPA_CLIENT_ID],
+        audience=aud,
+        scopes=scope.split(),
+        lifetime=lifetime,
+        roles=user.app_roles if aud == API_CLIENT_ID else (),
+        now=time.time(),
+    )
     claims.update(overrides or {})
     claims = {k: v for k, v in claims.items() if v is not None}
     if mfa and isinstance(claims.get("uti"), str):

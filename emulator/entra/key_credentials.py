@@ -66,8 +66,9 @@ class KeyCredentials:
                 registered.append(certificate)
             self._save_locked()
 
-    def find(self, app_id: str, sent: str, algorithm: Literal["sha1", "sha256"]
-             ) -> x509.Certificate | None:
+    def find(
+        self, app_id: str, sent: str, algorithm: Literal["sha1", "sha256"]
+    ) -> x509.Certificate | None:
         """The app's certificate whose thumbprint is `sent` (base64url, padded or not)."""
         wanted = sent.rstrip("=")
         with self._lock:
@@ -78,8 +79,10 @@ class KeyCredentials:
         if not self._path.is_file():
             return {}
         data = json.loads(self._path.read_text(encoding="utf-8"))
-        return {app: [x509.load_pem_x509_certificate(pem.encode()) for pem in pems]
-                for app, pems in data.items()}
+        return {
+            app: [x509.load_pem_x509_certificate(pem.encode()) for pem in pems]
+            for app, pems in data.items()
+        }
 
     def _save_locked(self) -> None:
         data = {app: [certificate_pem(c) for c in certs] for app, certs in self._by_app.items()}
@@ -101,10 +104,20 @@ class ClientCertificateAuthority:
         loaded = _load_cas(path)
         if loaded is None:
             loaded = _new_cas()
-            write_atomically(path, json.dumps({
-                name: {"certificate": certificate_pem(ca.certificate), "key": _key_pem(ca.key)}
-                for name, ca in zip(("root", "issuing"), loaded, strict=True)
-            }, indent=2).encode(), mode=0o600)
+            write_atomically(
+                path,
+                json.dumps(
+                    {
+                        name: {
+                            "certificate": certificate_pem(ca.certificate),
+                            "key": _key_pem(ca.key),
+                        }
+                        for name, ca in zip(("root", "issuing"), loaded, strict=True)
+                    },
+                    indent=2,
+                ).encode(),
+                mode=0o600,
+            )
         self.root, self.issuing = loaded
 
     def chains_to_root(self, chain: Sequence[x509.Certificate], now: dt.datetime) -> bool:
@@ -166,7 +179,10 @@ class ClientCertificate:
 
 
 def make_client_certificate(
-    trust: Trust, ca: ClientCertificateAuthority, *, password: str | None = None,
+    trust: Trust,
+    ca: ClientCertificateAuthority,
+    *,
+    password: str | None = None,
     expired: bool = False,
 ) -> ClientCertificate:
     """A new RSA key and certificate for the API, trusted as `trust` says (the caller registers
@@ -174,12 +190,16 @@ def make_client_certificate(
     validity ended yesterday."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = dt.datetime.now(dt.UTC)
-    start, end = (now - dt.timedelta(days=30), now - dt.timedelta(days=1)) if expired else (
-        now - BACKDATE, now + CLIENT_CERTIFICATE_VALIDITY)
+    start, end = (
+        (now - dt.timedelta(days=30), now - dt.timedelta(days=1))
+        if expired
+        else (now - BACKDATE, now + CLIENT_CERTIFICATE_VALIDITY)
+    )
     if trust == "subject_issuer":
         issuer = ca.issuing
-        builder = _builder(key, API_CERTIFICATE_SUBJECT.removeprefix("CN="),
-                           issuer.certificate.subject, start, end)
+        builder = _builder(
+            key, API_CERTIFICATE_SUBJECT.removeprefix("CN="), issuer.certificate.subject, start, end
+        )
         certificate = builder.sign(issuer.key, hashes.SHA256())
         chain = [certificate, issuer.certificate]
     else:
@@ -191,8 +211,13 @@ def make_client_certificate(
     return ClientCertificate(pem=pem, certificate=certificate, trust=trust)
 
 
-def _builder(key: rsa.RSAPrivateKey, common_name: str, issuer: x509.Name | None,
-             start: dt.datetime, end: dt.datetime) -> x509.CertificateBuilder:
+def _builder(
+    key: rsa.RSAPrivateKey,
+    common_name: str,
+    issuer: x509.Name | None,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> x509.CertificateBuilder:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     return (
         x509.CertificateBuilder()
@@ -217,8 +242,11 @@ def _new_cas() -> tuple[Issuer, Issuer]:
     now = dt.datetime.now(dt.UTC)
     issuing = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(
-            NameOID.COMMON_NAME, "Contoso Client Issuing CA (emulated)")]))
+        .subject_name(
+            x509.Name(
+                [x509.NameAttribute(NameOID.COMMON_NAME, "Contoso Client Issuing CA (emulated)")]
+            )
+        )
         .issuer_name(root.subject)
         .public_key(issuing_key.public_key())
         .serial_number(x509.random_serial_number())
@@ -239,14 +267,18 @@ def _load_cas(path: Path) -> tuple[Issuer, Issuer] | None:
         key = serialization.load_pem_private_key(data[name]["key"].encode(), password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ValueError(f"{path}: the {name} CA's key is not an RSA key")
-        loaded.append(Issuer(x509.load_pem_x509_certificate(data[name]["certificate"].encode()),
-                             key))
+        loaded.append(
+            Issuer(x509.load_pem_x509_certificate(data[name]["certificate"].encode()), key)
+        )
     return loaded[0], loaded[1]
 
 
 def _key_pem(key: rsa.RSAPrivateKey, password: str | None = None) -> str:
     encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password.encode()) if password
-        else serialization.NoEncryption())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             encryption).decode("ascii")
+        serialization.BestAvailableEncryption(password.encode())
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    ).decode("ascii")

@@ -22,8 +22,7 @@ def checked_redirect_uri(uri: object) -> str:
     if not isinstance(uri, str) or not uri:
         raise InvalidRedirectUri("a redirect URI must be a non-empty string")
     if len(uri) > MAX_REDIRECT_URI_LENGTH:
-        raise InvalidRedirectUri(f"a redirect URI has at most {MAX_REDIRECT_URI_LENGTH} "
-                                 "characters")
+        raise InvalidRedirectUri(f"a redirect URI has at most {MAX_REDIRECT_URI_LENGTH} characters")
     if not uri.isascii() or any(c <= " " or c == "\x7f" for c in uri):
         raise InvalidRedirectUri("a redirect URI has no spaces, control or non-ASCII characters")
     try:

@@ -54,12 +54,27 @@ class RefreshTokenCodec:
         self._lock = threading.Lock()
         self._redeemed: dict[str, float] = {}  # SPA token id -> when it stops mattering
 
-    def issue(self, *, user_id: str, tenant_id: str, client_id: str, mfa: bool = False,
-              spa: bool = False, signed_in_at: float | None = None) -> str:
+    def issue(
+        self,
+        *,
+        user_id: str,
+        tenant_id: str,
+        client_id: str,
+        mfa: bool = False,
+        spa: bool = False,
+        signed_in_at: float | None = None,
+    ) -> str:
         now = time.time()
-        body = {"oid": user_id, "tid": tenant_id, "cid": client_id, "iat": now,
-                "auth": now if signed_in_at is None else signed_in_at, "mfa": mfa, "spa": spa,
-                "jti": secrets.token_urlsafe(16)}
+        body = {
+            "oid": user_id,
+            "tid": tenant_id,
+            "cid": client_id,
+            "iat": now,
+            "auth": now if signed_in_at is None else signed_in_at,
+            "mfa": mfa,
+            "spa": spa,
+            "jti": secrets.token_urlsafe(16),
+        }
         return _PREFIX + self._fernet.encrypt(json.dumps(body).encode()).decode("ascii")
 
     def read(self, token: str) -> RefreshGrant:
@@ -82,12 +97,18 @@ class RefreshTokenCodec:
         if not token.startswith(_PREFIX):
             raise RefreshTokenRejected("malformed")
         try:
-            body = json.loads(self._fernet.decrypt(token[len(_PREFIX):].encode("ascii")))
+            body = json.loads(self._fernet.decrypt(token[len(_PREFIX) :].encode("ascii")))
             issued_at = float(body["iat"])
             return RefreshGrant(
-                str(body["oid"]), str(body["tid"]), str(body["cid"]), issued_at,
-                float(body.get("auth", issued_at)), bool(body.get("mfa")),
-                bool(body.get("spa")), str(body.get("jti", "")))
+                str(body["oid"]),
+                str(body["tid"]),
+                str(body["cid"]),
+                issued_at,
+                float(body.get("auth", issued_at)),
+                bool(body.get("mfa")),
+                bool(body.get("spa")),
+                str(body.get("jti", "")),
+            )
         except (InvalidToken, UnicodeEncodeError, ValueError, KeyError, TypeError) as exc:
             raise RefreshTokenRejected("malformed") from exc
 

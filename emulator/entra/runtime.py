@@ -40,8 +40,12 @@ class EntraRuntime:
     """`trusted_issuers`: the signing keys of external issuers (a Kubernetes cluster), by
     issuer URL, which Entra would fetch from their OpenID configuration."""
 
-    def __init__(self, state_dir: Path, spa_redirect_uris: Iterable[str] = (),
-                 trusted_issuers: Mapping[str, KeyRing] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        spa_redirect_uris: Iterable[str] = (),
+        trusted_issuers: Mapping[str, KeyRing] | None = None,
+    ) -> None:
         with exclusive(state_dir):
             self.refresh_tokens = RefreshTokenCodec(state_dir / REFRESH_KEY_FILE)
             self.key_credentials = KeyCredentials(state_dir / KEY_CREDENTIALS_FILE)
@@ -54,8 +58,9 @@ class EntraRuntime:
         # refreshes (MSAL treats tokens with under 5 minutes left as expired).
         self.token_lifetime: int | None = None
 
-    def new_client_certificate(self, trust: Trust, *, password: str | None = None,
-                               expired: bool = False) -> ClientCertificate:
+    def new_client_certificate(
+        self, trust: Trust, *, password: str | None = None, expired: bool = False
+    ) -> ClientCertificate:
         """A new certificate for the API, registered by thumbprint if `trust` says so."""
         made = make_client_certificate(trust, self.client_ca, password=password, expired=expired)
         if trust == "thumbprint":
@@ -73,10 +78,15 @@ def checked_token_lifetime(value: object) -> int | None:
     """A token lifetime setting: seconds in range, or None for Entra's random default."""
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or not (
-            MIN_TOKEN_LIFETIME <= value <= MAX_TOKEN_LIFETIME):
-        raise ValueError(f"token_lifetime must be null or an integer from {MIN_TOKEN_LIFETIME} "
-                         f"to {MAX_TOKEN_LIFETIME} (seconds)")
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not (MIN_TOKEN_LIFETIME <= value <= MAX_TOKEN_LIFETIME)
+    ):
+        raise ValueError(
+            f"token_lifetime must be null or an integer from {MIN_TOKEN_LIFETIME} "
+            f"to {MAX_TOKEN_LIFETIME} (seconds)"
+        )
     return value
 
 

@@ -44,8 +44,10 @@ def parse_scope(raw: str | None, tenant: Tenant) -> ScopeRequest:
         by_resource.setdefault(resource.app_id, (resource, uri, set()))[2].add(name)
     if len(by_resource) > 1:
         raise ScopeInvalid(
-            28000, "Provided value for the input parameter scope is not valid because it "
-            f"contains more than one resource. Scope {' '.join(items)} is not valid.")
+            28000,
+            "Provided value for the input parameter scope is not valid because it "
+            f"contains more than one resource. Scope {' '.join(items)} is not valid.",
+        )
     oidc = frozenset(items) & OIDC_SCOPES
     if not by_resource:  # only OpenID scopes: Entra issues a Graph token for them
         return ScopeRequest(GRAPH, None, frozenset(), oidc)
@@ -72,18 +74,22 @@ def _resolve(item: str, tenant: Tenant) -> tuple[Resource, str | None, str]:
     resource = find_resource(uri)
     if resource is None:
         raise ResourceUnknown(
-            500011, f"The resource principal named {uri} was not found in the tenant named "
+            500011,
+            f"The resource principal named {uri} was not found in the tenant named "
             f"{tenant.display_name}. This can happen if the application has not been installed "
             "by the administrator of the tenant or consented to by any user in the tenant. "
-            "You might have sent your authentication request to the wrong tenant.")
+            "You might have sent your authentication request to the wrong tenant.",
+        )
     return resource, uri, name
 
 
 def _invalid_scope(items: list[str]) -> ScopeInvalid:
     return ScopeInvalid(
-        70011, "The provided request must include a 'scope' input parameter. The provided "
+        70011,
+        "The provided request must include a 'scope' input parameter. The provided "
         f"value for the input parameter 'scope' is not valid. The scope {' '.join(items)} "
-        "is not valid.")
+        "is not valid.",
+    )
 
 
 def delegated_grant(request: ScopeRequest, client: ClientApp) -> frozenset[str]:
@@ -107,9 +113,11 @@ def app_role_grant(request: ScopeRequest, client: ClientApp) -> frozenset[str]:
     if request.names != {DEFAULT_SCOPE} or request.resource_uri is None:
         scope = " ".join(sorted(request.qualify(n) for n in request.names)) or "(none)"
         raise ScopeInvalid(
-            1002012, f"The provided value for scope {scope} is not valid. Client credential "
+            1002012,
+            f"The provided value for scope {scope} is not valid. Client credential "
             "flows must have a scope value with /.default suffixed to the resource "
-            "identifier (application ID URI).")
+            "identifier (application ID URI).",
+        )
     return client.app_role_grants.get(request.resource.app_id, frozenset())
 
 

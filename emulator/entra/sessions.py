@@ -17,7 +17,6 @@ SESSION_LIFETIME = 24 * 3600.0
 CODE_LIFETIME = 600.0
 
 
-
 class _Expires(Protocol):
     @property
     def expires_at(self) -> float: ...
@@ -97,11 +96,13 @@ class SignInStore:
 
     # -- flows -------------------------------------------------------------------------------
 
-    def start_flow(self, request: AuthorizeRequest, user_id: str | None = None,
-                   mfa_done: bool = False) -> SignInFlow:
+    def start_flow(
+        self, request: AuthorizeRequest, user_id: str | None = None, mfa_done: bool = False
+    ) -> SignInFlow:
         now = time.time()
-        flow = SignInFlow(secrets.token_urlsafe(24), request, now + FLOW_LIFETIME, user_id,
-                          mfa_done)
+        flow = SignInFlow(
+            secrets.token_urlsafe(24), request, now + FLOW_LIFETIME, user_id, mfa_done
+        )
         with self._lock:
             self._flows.put(flow.id, flow, now)
         return flow
@@ -122,15 +123,17 @@ class SignInStore:
 
     # -- browser sessions --------------------------------------------------------------------
 
-    def open_session(self, user_id: str, tenant_id: str, *, mfa: bool,
-                     previous: BrowserSession | None = None) -> BrowserSession:
+    def open_session(
+        self, user_id: str, tenant_id: str, *, mfa: bool, previous: BrowserSession | None = None
+    ) -> BrowserSession:
         """A session for this sign-in; the same user's session stays, now MFA'd if this was."""
         now = time.time()
         if previous is not None and previous.user_id == user_id:
             session = replace(previous, mfa=previous.mfa or mfa)
         else:
-            session = BrowserSession(secrets.token_urlsafe(32), user_id, tenant_id, mfa, now,
-                                     now + SESSION_LIFETIME)
+            session = BrowserSession(
+                secrets.token_urlsafe(32), user_id, tenant_id, mfa, now, now + SESSION_LIFETIME
+            )
         with self._lock:
             if previous is not None and previous.id != session.id:
                 self._sessions.items.pop(previous.id, None)

@@ -41,8 +41,13 @@ from emulator.entra.errors import (
 from emulator.entra.runtime import current_entra
 from emulator.entra.sessions import AuthorizationCode, BrowserSession, SignInFlow
 
-bp = Blueprint("entra_sign_in", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/_entra/static")
+bp = Blueprint(
+    "entra_sign_in",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/_entra/static",
+)
 COUNTERS = ("authorize", "login", "logout")
 SESSION_COOKIE = "emulator_session"
 PAGE_HEADERS = {
@@ -83,8 +88,9 @@ def login(tenant: str) -> Response:
     if found is None or flow is None or flow.request.tenant_id != found.id:
         return error_page(_flow_expired(), found)
     if not _same_origin():
-        return error_page(RequestInvalid(90100, "The sign-in form was posted from another "
-                                                "site."), found)
+        return error_page(
+            RequestInvalid(90100, "The sign-in form was posted from another site."), found
+        )
     try:
         advanced = _apply(flow, request.form.get("action", ""), found)
     except EntraError as err:
@@ -111,8 +117,7 @@ def logout(tenant: str) -> Response:
         response = _to_app(target if state is None else _with_query(target, {"state": state}))
     else:
         response = _page("entra/signed_out.html", found, status=200)
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True,
-                           samesite="None")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="None")
     return response
 
 
@@ -136,8 +141,9 @@ def _begin(auth: AuthorizeRequest, tenant: Tenant) -> Response:
     return _advance(flow)
 
 
-def _silent(auth: AuthorizeRequest, session: BrowserSession | None,
-            hinted: User | None) -> Response:
+def _silent(
+    auth: AuthorizeRequest, session: BrowserSession | None, hinted: User | None
+) -> Response:
     """prompt=none: a code from the session, or the error that says interaction is needed."""
     if session is None or (auth.login_hint and (hinted is None or hinted.id != session.user_id)):
         raise LoginRequired(50058, "A silent sign-in request was sent but no user is signed in.")
@@ -146,9 +152,11 @@ def _silent(auth: AuthorizeRequest, session: BrowserSession | None,
         raise LoginRequired(50058, "A silent sign-in request was sent but no user is signed in.")
     if _needs_mfa(auth, user) and not session.mfa:
         raise InteractionNeeded(
-            50076, "Due to a configuration change made by your administrator, or because you "
+            50076,
+            "Due to a configuration change made by your administrator, or because you "
             "moved to a new location, you must use multi-factor authentication to access "
-            f"'{auth.resource.app_id}'.")
+            f"'{auth.resource.app_id}'.",
+        )
     return _send_code(auth, user, session, mfa=session.mfa, set_cookie=False)
 
 
@@ -157,8 +165,11 @@ def _apply(flow: SignInFlow, action: str, tenant: Tenant) -> SignInFlow | None:
     save = current_entra().sign_ins.save_flow
     if action == "pick":
         user = find_user(request.form.get("user", ""), tenant.id)
-        return None if user is None else save(
-            replace(flow, user_id=user.id, mfa_done=False, consented=False))
+        return (
+            None
+            if user is None
+            else save(replace(flow, user_id=user.id, mfa_done=False, consented=False))
+        )
     if flow.user_id is None:
         return None
     if action == "mfa":
@@ -177,18 +188,24 @@ def _advance(flow: SignInFlow) -> Response:
     user = find_user(flow.user_id, auth.tenant_id) if flow.user_id else None
     if user is None:
         hinted = find_user(auth.login_hint, auth.tenant_id) if auth.login_hint else None
-        return _page("entra/pick_account.html", tenant, flow, users=users_in(tenant.id),
-                     hinted=hinted.username if hinted else None,
-                     behaviours=BEHAVIOUR_DESCRIPTIONS)
+        return _page(
+            "entra/pick_account.html",
+            tenant,
+            flow,
+            users=users_in(tenant.id),
+            hinted=hinted.username if hinted else None,
+            behaviours=BEHAVIOUR_DESCRIPTIONS,
+        )
     if _needs_mfa(auth, user) and not flow.mfa_done:
-        return _page("entra/mfa.html", tenant, flow, user=user,
-                     resource_name=auth.resource.display_name)
+        return _page(
+            "entra/mfa.html", tenant, flow, user=user, resource_name=auth.resource.display_name
+        )
     if auth.prompt == "consent" and not flow.consented:
-        return _page("entra/consent.html", tenant, flow, user=user,
-                     scopes=auth.scope.split())
+        return _page("entra/consent.html", tenant, flow, user=user, scopes=auth.scope.split())
     current_entra().sign_ins.end_flow(flow.id)
     session = current_entra().sign_ins.open_session(
-        user.id, tenant.id, mfa=flow.mfa_done, previous=_session(tenant))
+        user.id, tenant.id, mfa=flow.mfa_done, previous=_session(tenant)
+    )
     return _send_code(auth, user, session, mfa=flow.mfa_done, set_cookie=True)
 
 
@@ -196,19 +213,29 @@ def _needs_mfa(auth: AuthorizeRequest, user: User) -> bool:
     return mfa_needed_at_sign_in(user, auth.resource, step_up=auth.claims.asks_for_mfa)
 
 
-def _send_code(auth: AuthorizeRequest, user: User, session: BrowserSession, *, mfa: bool,
-               set_cookie: bool) -> Response:
-    code = current_entra().sign_ins.issue_code(AuthorizationCode(
-        client_id=auth.client_id, redirect_uri=auth.reply.redirect_uri,
-        tenant_id=auth.tenant_id, user_id=user.id, scope=auth.scope,
-        code_challenge=auth.code_challenge, nonce=auth.nonce, mfa=mfa,
-        signed_in_at=time.time()))
+def _send_code(
+    auth: AuthorizeRequest, user: User, session: BrowserSession, *, mfa: bool, set_cookie: bool
+) -> Response:
+    code = current_entra().sign_ins.issue_code(
+        AuthorizationCode(
+            client_id=auth.client_id,
+            redirect_uri=auth.reply.redirect_uri,
+            tenant_id=auth.tenant_id,
+            user_id=user.id,
+            scope=auth.scope,
+            code_challenge=auth.code_challenge,
+            nonce=auth.nonce,
+            mfa=mfa,
+            signed_in_at=time.time(),
+        )
+    )
     response = _to_app(auth.reply.location({"code": code}))
     if set_cookie:
         # SameSite=None: the cookie must reach the emulator from the app's hidden iframe
         # (MSAL's ssoSilent), a cross-site request.
-        response.set_cookie(SESSION_COOKIE, session.id, path="/", secure=True, httponly=True,
-                            samesite="None")
+        response.set_cookie(
+            SESSION_COOKIE, session.id, path="/", secure=True, httponly=True, samesite="None"
+        )
     return response
 
 
@@ -227,38 +254,55 @@ def _to_app(location: str) -> Response:
     return response
 
 
-def _page(template: str, tenant: Tenant | None, flow: SignInFlow | None = None, *,
-          status: int = 200, **context: object) -> Response:
+def _page(
+    template: str,
+    tenant: Tenant | None,
+    flow: SignInFlow | None = None,
+    *,
+    status: int = 200,
+    **context: object,
+) -> Response:
     reply_origin = _origin(flow.request.reply.redirect_uri) if flow else None
     client = CLIENTS.get(flow.request.client_id) if flow else None
     body = render_template(
-        template, tenant_name=tenant.display_name if tenant else "Microsoft Entra ID",
+        template,
+        tenant_name=tenant.display_name if tenant else "Microsoft Entra ID",
         client_name=client.display_name if client else "",
         flow_id=flow.id if flow else "",
         action=url_for("entra_sign_in.login", tenant=tenant.id) if tenant else "",
-        **context)
+        **context,
+    )
     response = Response(body, status=status, content_type="text/html; charset=utf-8")
     response.headers.update(PAGE_HEADERS)
     # The forms post here, and the answer redirects to the app: form-action covers both.
     form_targets = f"'self' {reply_origin}" if reply_origin else "'self'"
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'self'; img-src 'self'; "
-        f"form-action {form_targets}; frame-ancestors 'none'; base-uri 'none'")
+        f"form-action {form_targets}; frame-ancestors 'none'; base-uri 'none'"
+    )
     return response
 
 
 def error_page(err: EntraError, tenant: Tenant | None) -> Response:
     """A refusal shown to the user, as Entra shows one it cannot send back (HTTP 200)."""
-    return _page("entra/error.html", tenant, error=err.error, code=err.code,
-                 message=err.message, trace_id=str(uuid.uuid4()),
-                 correlation_id=correlation_id(),
-                 timestamp=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ"))
+    return _page(
+        "entra/error.html",
+        tenant,
+        error=err.error,
+        code=err.code,
+        message=err.message,
+        trace_id=str(uuid.uuid4()),
+        correlation_id=correlation_id(),
+        timestamp=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
+    )
 
 
 def _flow_expired() -> EntraError:
     return RequestInvalid(
-        50089, "Flow token expired. Authentication failed due to flow token expired; start "
-        "the sign-in again from the application.")
+        50089,
+        "Flow token expired. Authentication failed due to flow token expired; start "
+        "the sign-in again from the application.",
+    )
 
 
 # -- request details ---------------------------------------------------------------------------

@@ -34,16 +34,20 @@ def emulator_hosts(request_host: str, server_names: Iterable[str] = ()) -> froze
     return frozenset({request_host, *server_names, *(f"{h}:{port}" for h in names if port)})
 
 
-def issued_by_emulator(issuer: object, tenant_id: object, request_host: str,
-                       server_names: Iterable[str] = ()) -> bool:
+def issued_by_emulator(
+    issuer: object, tenant_id: object, request_host: str, server_names: Iterable[str] = ()
+) -> bool:
     """True if `issuer` is this emulator's v2 issuer for `tenant_id`, whichever of its names
     the token was minted under (127.0.0.1, localhost, ::1 on the same port, or a server
     name)."""
     if not isinstance(issuer, str) or not isinstance(tenant_id, str):
         return False
     parts = urlsplit(issuer)
-    return (parts.scheme == "https" and parts.netloc in emulator_hosts(request_host, server_names)
-            and parts.path == f"/{tenant_id}/v2.0")
+    return (
+        parts.scheme == "https"
+        and parts.netloc in emulator_hosts(request_host, server_names)
+        and parts.path == f"/{tenant_id}/v2.0"
+    )
 
 
 def new_uti(now: float) -> str:

@@ -20,7 +20,8 @@ bp.after_request(add_graph_headers)
 COUNTERS = ("graph",)
 
 READ_SELF_SCOPES = frozenset(
-    {"User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All", "Directory.Read.All"})
+    {"User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All", "Directory.Read.All"}
+)
 READ_ALL_SCOPES = frozenset({"User.ReadBasic.All", "User.Read.All", "Directory.Read.All"})
 READ_ALL_ROLES = frozenset({"User.Read.All", "Directory.Read.All"})
 
@@ -47,15 +48,22 @@ def _authenticated(view: View) -> View:
     def wrapper(**path_args: str) -> Response:
         try:
             principal = authenticate_bearer(
-                current_state().keys, GRAPH.identifier_uris,
-                server_names=current_state().server_names)
+                current_state().keys,
+                GRAPH.identifier_uris,
+                server_names=current_state().server_names,
+            )
         except BearerRejected as exc:
-            return graph_error(401, "InvalidAuthenticationToken", _REJECTIONS[exc.kind],
-                               {"WWW-Authenticate": WWW_AUTHENTICATE})
+            return graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                _REJECTIONS[exc.kind],
+                {"WWW-Authenticate": WWW_AUTHENTICATE},
+            )
         if claims := cae_challenge(current_control(), "graph", principal):
             challenge = f'{WWW_AUTHENTICATE}, error="insufficient_claims", claims="{claims}"'
-            return graph_error(401, "InvalidAuthenticationToken", CAE_MESSAGE,
-                               {"WWW-Authenticate": challenge})
+            return graph_error(
+                401, "InvalidAuthenticationToken", CAE_MESSAGE, {"WWW-Authenticate": challenge}
+            )
         try:
             return view(principal, **path_args)
         except GraphQueryError as exc:
@@ -65,8 +73,9 @@ def _authenticated(view: View) -> View:
 
 
 def _denied() -> Response:
-    return graph_error(403, "Authorization_RequestDenied",
-                       "Insufficient privileges to complete the operation.")
+    return graph_error(
+        403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+    )
 
 
 def _context(fragment: str, select: tuple[str, ...] | None, suffix: str = "") -> str:
@@ -79,8 +88,9 @@ def _context(fragment: str, select: tuple[str, ...] | None, suffix: str = "") ->
 @_authenticated
 def me(principal: Principal) -> Response:
     if principal.is_app:
-        return graph_error(400, "BadRequest",
-                           "/me request is only valid with delegated authentication flow.")
+        return graph_error(
+            400, "BadRequest", "/me request is only valid with delegated authentication flow."
+        )
     if not principal.scopes & READ_SELF_SCOPES:
         return _denied()
     user = find_user(str(principal.claims.get("oid", "")), principal.tenant_id)
@@ -105,7 +115,7 @@ def list_users(principal: Principal) -> Response:
     body: dict[str, Any] = {"@odata.context": _context("users", query.select)}
     if end < len(users):
         body["@odata.nextLink"] = query.next_link(request.host_url.rstrip("/"), end)
-    body["value"] = [project(u, query.select) for u in users[query.offset:end]]
+    body["value"] = [project(u, query.select) for u in users[query.offset : end]]
     return graph_json(body)
 
 
@@ -127,6 +137,8 @@ def get_user(principal: Principal, key: str) -> Response:
 
 def _not_found(key: str) -> Response:
     return graph_error(
-        404, "Request_ResourceNotFound",
+        404,
+        "Request_ResourceNotFound",
         f"Resource '{key}' does not exist or one of its queried reference-property objects "
-        "are not present.")
+        "are not present.",
+    )

@@ -15,8 +15,17 @@ from emulator.signing import b64url, b64url_decode
 DEFAULT_TOP = 100
 MAX_TOP = 999
 USER_PROPERTIES = (
-    "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
-    "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id",
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
 )
 STARTSWITH_PROPERTIES = ("displayName", "givenName", "surname", "mail", "userPrincipalName")
 EQ_PROPERTIES = (*STARTSWITH_PROPERTIES, "id", "jobTitle")
@@ -82,7 +91,8 @@ def _top(raw: str | None) -> int:
     if not 1 <= top <= MAX_TOP:
         raise GraphQueryError(
             "Request_BadRequest",
-            f"Invalid page size specified: '{raw}'. Must be between 1 and {MAX_TOP} inclusive.")
+            f"Invalid page size specified: '{raw}'. Must be between 1 and {MAX_TOP} inclusive.",
+        )
     return top
 
 
@@ -95,7 +105,8 @@ def parse_select(raw: str | None) -> tuple[str, ...] | None:
         if name.lower() not in canonical:
             raise GraphQueryError(
                 "BadRequest",
-                f"Could not find a property named '{name}' on type 'microsoft.graph.user'.")
+                f"Could not find a property named '{name}' on type 'microsoft.graph.user'.",
+            )
         selected.append(canonical[name.lower()])
     return tuple(selected) or None
 
@@ -144,7 +155,8 @@ def _property(name: str, supported: tuple[str, ...]) -> str:
     raise GraphQueryError(
         "Request_UnsupportedQuery",
         f"Unsupported or invalid query filter clause specified for property '{name}' of "
-        "resource 'User'.")
+        "resource 'User'.",
+    )
 
 
 def encode_skiptoken(offset: int) -> str:
@@ -155,12 +167,12 @@ def encode_skiptoken(offset: int) -> str:
 def _offset(token: str) -> int:
     expired = GraphQueryError(
         "Directory_ExpiredPageToken",
-        "The specified page token value has expired and can no longer be included in your "
-        "request.")
+        "The specified page token value has expired and can no longer be included in your request.",
+    )
     if not token.startswith(_SKIPTOKEN_PREFIX):
         raise expired
     try:
-        offset = json.loads(b64url_decode(token[len(_SKIPTOKEN_PREFIX):]))["offset"]
+        offset = json.loads(b64url_decode(token[len(_SKIPTOKEN_PREFIX) :]))["offset"]
     except (ValueError, KeyError, TypeError) as exc:
         raise expired from exc
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:

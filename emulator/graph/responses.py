@@ -46,9 +46,18 @@ def add_graph_headers(response: Response) -> Response:
     response.headers["request-id"] = rid
     response.headers["client-request-id"] = client_request_id()
     response.headers["x-ms-ags-diagnostic"] = json.dumps(
-        {"ServerInfo": {"DataCenter": "Emulator", "Slice": "E", "Ring": "0",
-                        "ScaleUnit": "000", "RoleInstance": "EMU0", "ADSiteName": "EMU"}},
-        separators=(",", ":"))
+        {
+            "ServerInfo": {
+                "DataCenter": "Emulator",
+                "Slice": "E",
+                "Ring": "0",
+                "ScaleUnit": "000",
+                "RoleInstance": "EMU0",
+                "ADSiteName": "EMU",
+            }
+        },
+        separators=(",", ":"),
+    )
     response.headers["Strict-Transport-Security"] = "max-age=31536000"
     return response
 

@@ -50,29 +50,39 @@ def endpoint_of(app: Flask) -> ManagedIdentityEndpoint:
 def token() -> Response:
     sent = request.headers.get("X-IDENTITY-HEADER", "")
     if not hmac.compare_digest(sent.encode(), endpoint_of(current_app).header.encode()):
-        return _refusal(401, "The X-IDENTITY-HEADER header is missing or does not match "
-                        "IDENTITY_HEADER.")
+        return _refusal(
+            401, "The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER."
+        )
     if request.args.get("api-version") != API_VERSION:
         return _refusal(400, f"The api-version must be {API_VERSION}.")
     resource_uri = request.args.get("resource", "")
     resource = find_resource(resource_uri) if resource_uri else None
     if resource is None:
-        return _refusal(400, f"AADSTS500011: The resource principal named {resource_uri} was "
-                        f"not found in the tenant named {TENANT_ID}.")
+        return _refusal(
+            400,
+            f"AADSTS500011: The resource principal named {resource_uri} was "
+            f"not found in the tenant named {TENANT_ID}.",
+        )
     identity = _identity()
     if identity is None:
         return _refusal(400, "Unable to load the proper Managed Identity.")
     now = time.time()
     claims = managed_identity_claims(
-        issuer=issuer_url(request.host_url.rstrip("/"), identity.tenant_id), identity=identity,
-        audience=resource.audience_for(resource_uri), lifetime=TOKEN_LIFETIME, now=now)
-    return jsonify({
-        "access_token": current_state().keys.signer.sign(claims),
-        "expires_on": str(claims["exp"]),
-        "resource": resource_uri,
-        "token_type": "Bearer",
-        "client_id": identity.client_id,
-    })
+        issuer=issuer_url(request.host_url.rstrip("/"), identity.tenant_id),
+        identity=identity,
+        audience=resource.audience_for(resource_uri),
+        lifetime=TOKEN_LIFETIME,
+        now=now,
+    )
+    return jsonify(
+        {
+            "access_token": current_state().keys.signer.sign(claims),
+            "expires_on": str(claims["exp"]),
+            "resource": resource_uri,
+            "token_type": "Bearer",
+            "client_id": identity.client_id,
+        }
+    )
 
 
 def _identity() -> ManagedIdentity | None:
@@ -83,16 +93,19 @@ def _identity() -> ManagedIdentity | None:
     if sum(value is not None for value in (client_id, object_id, resource_id)) != 1:
         return None
     for identity in MANAGED_IDENTITIES.values():
-        if (identity.client_id == (client_id or "").lower()
-                or identity.principal_id == (object_id or "").lower()
-                or identity.resource_id.lower() == (resource_id or "").lower()):
+        if (
+            identity.client_id == (client_id or "").lower()
+            or identity.principal_id == (object_id or "").lower()
+            or identity.resource_id.lower() == (resource_id or "").lower()
+        ):
             return identity
     return None
 
 
 def _refusal(status: int, message: str) -> Response:
-    response = jsonify({"statusCode": status, "message": message,
-                        "correlationId": str(uuid.uuid4())})
+    response = jsonify(
+        {"statusCode": status, "message": message, "correlationId": str(uuid.uuid4())}
+    )
     response.status_code = status
     return response
 
@@ -106,6 +119,10 @@ def render_status(status: int) -> Response:
 def describe() -> Response:
     """Where the endpoint is and its header: what App Service puts in IDENTITY_ENDPOINT and
     IDENTITY_HEADER, and the identity's client id."""
-    return jsonify({"IDENTITY_ENDPOINT": f"{request.host_url.rstrip('/')}{PATH}",
-                    "IDENTITY_HEADER": endpoint_of(current_app).header,
-                    "client_id": next(iter(MANAGED_IDENTITIES))})
+    return jsonify(
+        {
+            "IDENTITY_ENDPOINT": f"{request.host_url.rstrip('/')}{PATH}",
+            "IDENTITY_HEADER": endpoint_of(current_app).header,
+            "client_id": next(iter(MANAGED_IDENTITIES)),
+        }
+    )

@@ -57,8 +57,13 @@ def make_api_app(emulator: Emulator, http: requests.Session) -> AppFactory:
 
     def make(secret: str = API_CLIENT_SECRET, **kwargs: Any) -> msal.ConfidentialClientApplication:
         return msal.ConfidentialClientApplication(
-            API_CLIENT_ID, client_credential=secret, authority=emulator.authority,
-            instance_discovery=False, http_client=http, **kwargs)
+            API_CLIENT_ID,
+            client_credential=secret,
+            authority=emulator.authority,
+            instance_discovery=False,
+            http_client=http,
+            **kwargs,
+        )
 
     return make
 
@@ -76,7 +81,14 @@ def jwks_verify(emulator: Emulator, http: requests.Session) -> Callable[..., dic
         keys = http.get(f"{emulator.base_url}/{tenant}/discovery/v2.0/keys").json()["keys"]
         kid = jwt.get_unverified_header(token)["kid"]
         jwk = jwt.PyJWK(next(k for k in keys if k["kid"] == kid))
-        return dict(jwt.decode(token, jwk.key, algorithms=["RS256"], audience=audience,
-                               issuer=f"{emulator.base_url}/{tenant}/v2.0"))
+        return dict(
+            jwt.decode(
+                token,
+                jwk.key,
+                algorithms=["RS256"],
+                audience=audience,
+                issuer=f"{emulator.base_url}/{tenant}/v2.0",
+            )
+        )
 
     return verify

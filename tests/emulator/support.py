@@ -173,15 +173,20 @@ class Browser:
         self.session.close()
 
     def authorize(self, params: dict[str, str], tenant: str = TENANT_ID) -> requests.Response:
-        return self.session.get(authorize_url(self.emu, tenant), params=params,
-                                allow_redirects=False)
+        return self.session.get(
+            authorize_url(self.emu, tenant), params=params, allow_redirects=False
+        )
 
     def click(self, page: Page, button_id: str) -> requests.Response:
         """Submit the page's form with the button `button_id`, as the browser would."""
         button = page.buttons[button_id]
         form = {**page.fields, button["name"]: button["value"]}
-        return self.session.post(f"{self.emu.base_url}{page.action}", data=form,
-                                 allow_redirects=False, headers={"Origin": self.emu.base_url})
+        return self.session.post(
+            f"{self.emu.base_url}{page.action}",
+            data=form,
+            allow_redirects=False,
+            headers={"Origin": self.emu.base_url},
+        )
 
     def sign_in(self, user: str, params: dict[str, str]) -> dict[str, str]:
         """Pick `user` if asked, approve MFA if asked; the fields sent back to the app."""
@@ -194,19 +199,45 @@ class Browser:
         return reply_fields(response.headers["Location"])
 
 
-def redeem_code(http: requests.Session, emu: Emulator, code: str, pkce: Pkce, *,
-                origin: str | None = SPA_ORIGIN, **extra: str) -> requests.Response:
+def redeem_code(
+    http: requests.Session,
+    emu: Emulator,
+    code: str,
+    pkce: Pkce,
+    *,
+    origin: str | None = SPA_ORIGIN,
+    **extra: str,
+) -> requests.Response:
     """The SPA's code redemption, as MSAL.js posts it from the browser."""
-    form = {"client_id": SPA_CLIENT_ID, "redirect_uri": SPA_REDIRECT_URI, "scope": SPA_SCOPES,
-            "code": code, "code_verifier": pkce.verifier, "grant_type": "authorization_code",
-            "client_info": "1", **extra}
+    form = {
+        "client_id": SPA_CLIENT_ID,
+        "redirect_uri": SPA_REDIRECT_URI,
+        "scope": SPA_SCOPES,
+        "code": code,
+        "code_verifier": pkce.verifier,
+        "grant_type": "authorization_code",
+        "client_info": "1",
+        **extra,
+    }
     headers = {"Origin": origin} if origin else {}
     return http.post(token_url(emu), data=form, headers=headers)
 
 
-def spa_refresh(http: requests.Session, emu: Emulator, refresh_token: str, *,
-                origin: str | None = SPA_ORIGIN, **extra: str) -> requests.Response:
-    form = {"client_id": SPA_CLIENT_ID, "grant_type": "refresh_token", "scope": SPA_SCOPES,
-            "refresh_token": refresh_token, "client_info": "1", **extra}
+def spa_refresh(
+    http: requests.Session,
+    emu: Emulator,
+    refresh_token: str,
+    *,
+    origin: str | None = SPA_ORIGIN,
+    **extra: str,
+) -> requests.Response:
+    form = {
+        "client_id": SPA_CLIENT_ID,
+        "grant_type": "refresh_token",
+        "scope": SPA_SCOPES,
+        "refresh_token": refresh_token,
+        "client_info": "1",
+        **extra,
+    }
     headers = {"Origin": origin} if origin else {}
     return http.post(token_url(emu), data=form, headers=headers)

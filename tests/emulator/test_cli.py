@@ -41,8 +41,14 @@ def _env() -> dict[str, str]:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "emulator", *args], cwd=REPO_ROOT, env=_env(),
-        capture_output=True, text=True, timeout=30, check=False)
+        [sys.executable, "-m", "emulator", *args],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -55,17 +61,33 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     state = tmp_path_factory.mktemp("cli-state")
     process = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "serve", "--port", "0", "--state-dir", str(state),
-         "--quiet", "--spa-redirect-uri", EXTRA_REDIRECT_URIS[0],
-         "--spa-redirect-uri", EXTRA_REDIRECT_URIS[1]],
-        cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(state),
+            "--quiet",
+            "--spa-redirect-uri",
+            EXTRA_REDIRECT_URIS[0],
+            "--spa-redirect-uri",
+            EXTRA_REDIRECT_URIS[1],
+        ],
+        cwd=REPO_ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         first = process.stdout.readline().strip()
         match = LISTENING.match(first)
         assert match, f"unexpected first line {first!r}"
-        assert f"REQUESTS_CA_BUNDLE={state.resolve()}/ca-bundle.pem" in (
-            process.stdout.readline())
+        assert f"REQUESTS_CA_BUNDLE={state.resolve()}/ca-bundle.pem" in (process.stdout.readline())
         yield Served(match.group(1), state / "ca-bundle.pem")
     finally:
         process.terminate()
@@ -101,8 +123,9 @@ def test_serve_registers_the_spa_redirect_uris(served: Served) -> None:
     assert response.json()["redirect_uris"] == [*DEFAULT_SPA_REDIRECT_URIS, *EXTRA_REDIRECT_URIS]
 
 
-@pytest.mark.parametrize(("flags", "status"), [((), 400), (("--mfa",), 200)],
-                         ids=["password-sign-in", "mfa"])
+@pytest.mark.parametrize(
+    ("flags", "status"), [((), 400), (("--mfa",), 200)], ids=["password-sign-in", "mfa"]
+)
 def test_token_for_a_user_under_an_mfa_policy(
     served: Served, flags: tuple[str, ...], status: int
 ) -> None:
@@ -111,8 +134,9 @@ def test_token_for_a_user_under_an_mfa_policy(
     with requests.Session() as http:
         http.trust_env = False
         http.verify = str(served.ca)
-        exchanged = http.post(f"{served.url}/{claims_of(token)['tid']}/oauth2/v2.0/token",
-                              data=obo_form(token))
+        exchanged = http.post(
+            f"{served.url}/{claims_of(token)['tid']}/oauth2/v2.0/token", data=obo_form(token)
+        )
 
     assert result.returncode == 0, result.stderr
     assert claims_of(token)["preferred_username"] == "dave@contoso.test"
@@ -153,13 +177,16 @@ def test_token_without_a_running_emulator_fails_in_one_line(served: Served) -> N
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens there once the probe closes
 
-    result = _cli("token", "--user", "alice", "--url", f"https://127.0.0.1:{port}",
-                  "--ca", str(served.ca))
+    result = _cli(
+        "token", "--user", "alice", "--url", f"https://127.0.0.1:{port}", "--ca", str(served.ca)
+    )
 
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr == (f"error: cannot reach the emulator at https://127.0.0.1:{port}; "
-                             "is `python -m emulator serve` running?\n")
+    assert result.stderr == (
+        f"error: cannot reach the emulator at https://127.0.0.1:{port}; "
+        "is `python -m emulator serve` running?\n"
+    )
 
 
 def test_users_lists_the_directory_and_behaviours() -> None:
@@ -170,11 +197,16 @@ def test_users_lists_the_directory_and_behaviours() -> None:
     assert lines[0].split()[:2] == ["USERNAME", "UPN"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert rows.keys() == USERS.keys()
-    for user, text in [("dave", "AADSTS50076, basic_action, MFA claims"),
-                       ("judy", "interaction_required (AADSTS50076"),
-                       ("kevin", "no claims"), ("laura", "AADSTS53003, message_only"),
-                       ("mike", "AADSTS50055, user_password_expired"),
-                       ("erin", "AADSTS65001"), ("frank", "429"), ("alice", "OBO succeeds")]:
+    for user, text in [
+        ("dave", "AADSTS50076, basic_action, MFA claims"),
+        ("judy", "interaction_required (AADSTS50076"),
+        ("kevin", "no claims"),
+        ("laura", "AADSTS53003, message_only"),
+        ("mike", "AADSTS50055, user_password_expired"),
+        ("erin", "AADSTS65001"),
+        ("frank", "429"),
+        ("alice", "OBO succeeds"),
+    ]:
         assert text in rows[user]
     assert result.stderr == ""
 
@@ -183,8 +215,14 @@ def test_help_documents_the_commands() -> None:
     result = _cli("--help")
 
     assert result.returncode == 0
-    for command in ("serve", "token", "users", "client-certificate", "workload-identity-token",
-                    "managed-identity"):
+    for command in (
+        "serve",
+        "token",
+        "users",
+        "client-certificate",
+        "workload-identity-token",
+        "managed-identity",
+    ):
         assert command in result.stdout
 
 
@@ -198,9 +236,23 @@ def test_serve_refuses_non_loopback_hosts(tmp_path: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serve_exits_cleanly_on_signals(tmp_path: Path, signum: signal.Signals) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "serve", "--port", "0", "--state-dir",
-         str(tmp_path), "--quiet"],
-        cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(tmp_path),
+            "--quiet",
+        ],
+        cwd=REPO_ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         assert LISTENING.match(process.stdout.readline().strip())
@@ -222,21 +274,35 @@ def _settings(stdout: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in stdout.splitlines())
 
 
-@pytest.mark.parametrize(("trust", "extra"), [
-    ("thumbprint", {}),
-    ("subject-issuer", {"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN": "true"}),
-    ("none", {}),
-])
+@pytest.mark.parametrize(
+    ("trust", "extra"),
+    [
+        ("thumbprint", {}),
+        ("subject-issuer", {"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN": "true"}),
+        ("none", {}),
+    ],
+)
 def test_client_certificate_writes_the_file_and_prints_the_settings(
     served: Served, tmp_path: Path, trust: str, extra: dict[str, str]
 ) -> None:
     out = tmp_path / "api.pem"
-    result = _cli("client-certificate", "--out", str(out), "--trust", trust,
-                  "--url", served.url, "--ca", str(served.ca))
+    result = _cli(
+        "client-certificate",
+        "--out",
+        str(out),
+        "--trust",
+        trust,
+        "--url",
+        served.url,
+        "--ca",
+        str(served.ca),
+    )
 
     assert result.returncode == 0, result.stderr
-    assert _settings(result.stdout) == {"AZURE_CLIENT_CERTIFICATE_PATH": str(out.resolve()),
-                                        **extra}
+    assert _settings(result.stdout) == {
+        "AZURE_CLIENT_CERTIFICATE_PATH": str(out.resolve()),
+        **extra,
+    }
     assert "SHA-256 thumbprint" in result.stderr
     text = out.read_text()
     assert text.startswith("-----BEGIN PRIVATE KEY-----")
@@ -246,8 +312,17 @@ def test_client_certificate_writes_the_file_and_prints_the_settings(
 
 def test_client_certificate_with_a_password(served: Served, tmp_path: Path) -> None:
     out = tmp_path / "api.pem"
-    result = _cli("client-certificate", "--out", str(out), "--password", "pw-for-tests",
-                  "--url", served.url, "--ca", str(served.ca))
+    result = _cli(
+        "client-certificate",
+        "--out",
+        str(out),
+        "--password",
+        "pw-for-tests",
+        "--url",
+        served.url,
+        "--ca",
+        str(served.ca),
+    )
 
     assert result.returncode == 0, result.stderr
     assert _settings(result.stdout)["AZURE_CLIENT_CERTIFICATE_PASSWORD"] == "pw-for-tests"
@@ -259,8 +334,17 @@ def test_workload_identity_token_writes_a_token_file(
     served: Served, tmp_path: Path, lifetime: str, expired: bool
 ) -> None:
     out = tmp_path / "azure-identity-token"
-    result = _cli("workload-identity-token", "--out", str(out), "--lifetime", lifetime,
-                  "--url", served.url, "--ca", str(served.ca))
+    result = _cli(
+        "workload-identity-token",
+        "--out",
+        str(out),
+        "--lifetime",
+        lifetime,
+        "--url",
+        served.url,
+        "--ca",
+        str(served.ca),
+    )
 
     assert result.returncode == 0, result.stderr
     assert _settings(result.stdout) == {"AZURE_FEDERATED_TOKEN_FILE": str(out.resolve())}
@@ -286,8 +370,15 @@ def test_credential_commands_fail_in_one_line_without_an_emulator(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
 
-    result = _cli("client-certificate", "--out", str(tmp_path / "api.pem"),
-                  "--url", f"https://127.0.0.1:{port}", "--ca", str(served.ca))
+    result = _cli(
+        "client-certificate",
+        "--out",
+        str(tmp_path / "api.pem"),
+        "--url",
+        f"https://127.0.0.1:{port}",
+        "--ca",
+        str(served.ca),
+    )
 
     assert result.returncode == 1
     assert result.stdout == ""

@@ -22,21 +22,31 @@ EXCHANGE = "api://AzureADTokenExchange"
 EXCHANGE_APP_ID = "fb60f99c-7a34-4190-8149-302f77469936"
 
 
-def ask(http: requests.Session, emulator: Emulator, header: str | None = None,
-        **params: str) -> requests.Response:
-    query = {"api-version": "2019-08-01", "resource": EXCHANGE,
-             "client_id": MANAGED_IDENTITY_CLIENT_ID, **params}
+def ask(
+    http: requests.Session, emulator: Emulator, header: str | None = None, **params: str
+) -> requests.Response:
+    query = {
+        "api-version": "2019-08-01",
+        "resource": EXCHANGE,
+        "client_id": MANAGED_IDENTITY_CLIENT_ID,
+        **params,
+    }
     sent = emulator.managed_identity_header if header is None else header
-    return http.get(emulator.managed_identity_endpoint, headers={"X-IDENTITY-HEADER": sent},
-                    params={k: v for k, v in query.items() if v})
+    return http.get(
+        emulator.managed_identity_endpoint,
+        headers={"X-IDENTITY-HEADER": sent},
+        params={k: v for k, v in query.items() if v},
+    )
 
 
-def test_msal_gets_the_identitys_token(emulator: Emulator, http: requests.Session,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_msal_gets_the_identitys_token(
+    emulator: Emulator, http: requests.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name, value in emulator.managed_identity_environment().items():
         monkeypatch.setenv(name, value)
     client = msal.ManagedIdentityClient(
-        msal.UserAssignedManagedIdentity(client_id=MANAGED_IDENTITY_CLIENT_ID), http_client=http)
+        msal.UserAssignedManagedIdentity(client_id=MANAGED_IDENTITY_CLIENT_ID), http_client=http
+    )
 
     first = client.acquire_token_for_client(resource=EXCHANGE)
     again = client.acquire_token_for_client(resource=EXCHANGE)
@@ -64,32 +74,50 @@ def test_the_answer_is_app_services(emulator: Emulator, http: requests.Session) 
     assert body["client_id"] == MANAGED_IDENTITY_CLIENT_ID
 
 
-@pytest.mark.parametrize("params", [
-    {"object_id": MANAGED_IDENTITY_PRINCIPAL_ID, "client_id": ""},
-    {"mi_res_id": "/subscriptions/e3a1c0de-0000-4000-8000-00000000c001/resourcegroups/obo/"
-                  "providers/Microsoft.ManagedIdentity/userAssignedIdentities/obo-api-identity",
-     "client_id": ""},
-])
-def test_the_identity_may_be_named_other_ways(emulator: Emulator, http: requests.Session,
-                                              params: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"object_id": MANAGED_IDENTITY_PRINCIPAL_ID, "client_id": ""},
+        {
+            "mi_res_id": "/subscriptions/e3a1c0de-0000-4000-8000-00000000c001/resourcegroups/obo/"
+            "providers/Microsoft.ManagedIdentity/userAssignedIdentities/obo-api-identity",
+            "client_id": "",
+        },
+    ],
+)
+def test_the_identity_may_be_named_other_ways(
+    emulator: Emulator, http: requests.Session, params: dict[str, str]
+) -> None:
     response = ask(http, emulator, **params)
     assert response.status_code == 200, response.text
     assert claims_of(response.json()["access_token"])["sub"] == MANAGED_IDENTITY_PRINCIPAL_ID
 
 
-@pytest.mark.parametrize(("header", "params", "status", "message"), [
-    ("", {}, 401, "X-IDENTITY-HEADER header is missing or does not match"),
-    ("wrong", {}, 401, "X-IDENTITY-HEADER header is missing or does not match"),
-    (None, {"api-version": "2017-09-01"}, 400, "api-version must be 2019-08-01"),
-    (None, {"resource": ""}, 400, "AADSTS500011"),
-    (None, {"resource": "https://unknown.example"}, 400, "AADSTS500011"),
-    (None, {"client_id": "e3a1c0de-0000-4000-8000-0000000000ff"}, 400,
-     "Unable to load the proper Managed Identity."),
-    (None, {"client_id": ""}, 400, "Unable to load the proper Managed Identity."),
-])
-def test_refusals_are_app_services(emulator: Emulator, http: requests.Session,
-                                   header: str | None, params: dict[str, str], status: int,
-                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("header", "params", "status", "message"),
+    [
+        ("", {}, 401, "X-IDENTITY-HEADER header is missing or does not match"),
+        ("wrong", {}, 401, "X-IDENTITY-HEADER header is missing or does not match"),
+        (None, {"api-version": "2017-09-01"}, 400, "api-version must be 2019-08-01"),
+        (None, {"resource": ""}, 400, "AADSTS500011"),
+        (None, {"resource": "https://unknown.example"}, 400, "AADSTS500011"),
+        (
+            None,
+            {"client_id": "e3a1c0de-0000-4000-8000-0000000000ff"},
+            400,
+            "Unable to load the proper Managed Identity.",
+        ),
+        (None, {"client_id": ""}, 400, "Unable to load the proper Managed Identity."),
+    ],
+)
+def test_refusals_are_app_services(
+    emulator: Emulator,
+    http: requests.Session,
+    header: str | None,
+    params: dict[str, str],
+    status: int,
+    message: str,
+) -> None:
     response = ask(http, emulator, header, **params)
     assert response.status_code == status
     body = response.json()
@@ -106,10 +134,11 @@ def test_a_status_fault_answers_in_its_shape(emulator: Emulator, http: requests.
     assert recovered.status_code == 200
 
 
-def test_the_control_plane_tells_the_settings(emulator: Emulator,
-                                              http: requests.Session) -> None:
+def test_the_control_plane_tells_the_settings(emulator: Emulator, http: requests.Session) -> None:
     body: dict[str, Any] = http.get(f"{emulator.base_url}/_emulator/managed-identity").json()
-    assert body == {"IDENTITY_ENDPOINT": emulator.managed_identity_endpoint,
-                    "IDENTITY_HEADER": emulator.managed_identity_header,
-                    "client_id": MANAGED_IDENTITY_CLIENT_ID}
+    assert body == {
+        "IDENTITY_ENDPOINT": emulator.managed_identity_endpoint,
+        "IDENTITY_HEADER": emulator.managed_identity_header,
+        "client_id": MANAGED_IDENTITY_CLIENT_ID,
+    }
     assert emulator.managed_identity_endpoint == f"{emulator.base_url}/msi/token"

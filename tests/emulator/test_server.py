@@ -24,7 +24,9 @@ def test_server_certificate_covers_loopback_names(emulator: Emulator) -> None:
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["localhost"]
     assert set(san.get_values_for_type(x509.IPAddress)) == {
-        ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("::1"),
+    }
     assert leaf.issuer == ca.subject
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     assert (state / "server-key.pem").stat().st_mode & 0o077 == 0
@@ -41,8 +43,10 @@ def test_plain_ssl_clients_verify_the_server(emulator: Emulator) -> None:
     context = ssl.create_default_context(cafile=str(emulator.ca_bundle))
 
     for host in ("127.0.0.1", "localhost"):
-        with socket.create_connection((host, emulator.port), timeout=5) as raw, \
-                context.wrap_socket(raw, server_hostname=host) as tls:
+        with (
+            socket.create_connection((host, emulator.port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
             assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
@@ -69,8 +73,9 @@ def test_restart_keeps_ca_and_signing_keys(tmp_path: Path) -> None:
     with Emulator(state_dir=state) as first:
         kids, ca = first.signing_kids(), (state / "ca.pem").read_bytes()
         user_token = first.issue_user_token("alice")
-        graph_token = first.issue_user_token("alice", scope="User.Read", audience=GRAPH_APP_ID,
-                                             azp=API_CLIENT_ID)
+        graph_token = first.issue_user_token(
+            "alice", scope="User.Read", audience=GRAPH_APP_ID, azp=API_CLIENT_ID
+        )
         port = first.port
 
     with Emulator(state_dir=state, port=port) as second, trusting_session(second) as http:

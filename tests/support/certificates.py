@@ -27,9 +27,13 @@ def ec_key() -> ec.EllipticCurvePrivateKey:
 
 
 def certificate(
-    key: CertificateIssuerPrivateKeyTypes, name: str = "obo-api", *,
+    key: CertificateIssuerPrivateKeyTypes,
+    name: str = "obo-api",
+    *,
     issuer: tuple[x509.Certificate, CertificateIssuerPrivateKeyTypes] | None = None,
-    valid_from: dt.timedelta = -DAY, valid_until: dt.timedelta = 365 * DAY, ca: bool = False,
+    valid_from: dt.timedelta = -DAY,
+    valid_until: dt.timedelta = 365 * DAY,
+    ca: bool = False,
 ) -> x509.Certificate:
     """A certificate for `key`: self-signed, or issued by `issuer` (certificate, key); its
     validity relative to now."""
@@ -51,30 +55,48 @@ def certificate(
 
 def key_pem(key: CertificateIssuerPrivateKeyTypes, password: str | None = None) -> bytes:
     encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password.encode()) if password
-        else serialization.NoEncryption())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             encryption)
+        serialization.BestAvailableEncryption(password.encode())
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
 
 
 def certificate_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def pem_file(path: Path, key: CertificateIssuerPrivateKeyTypes | None,
-             certificates: Sequence[x509.Certificate], password: str | None = None) -> Path:
+def pem_file(
+    path: Path,
+    key: CertificateIssuerPrivateKeyTypes | None,
+    certificates: Sequence[x509.Certificate],
+    password: str | None = None,
+) -> Path:
     """A PEM file with the key (if any) first, then the certificates in the order given."""
     data = (key_pem(key, password) if key is not None else b"") + b"".join(
-        certificate_pem(c) for c in certificates)
+        certificate_pem(c) for c in certificates
+    )
     path.write_bytes(data)
     return path
 
 
-def pkcs12_file(path: Path, key: rsa.RSAPrivateKey, cert: x509.Certificate,
-                others: Sequence[x509.Certificate] = (), password: str | None = None) -> Path:
+def pkcs12_file(
+    path: Path,
+    key: rsa.RSAPrivateKey,
+    cert: x509.Certificate,
+    others: Sequence[x509.Certificate] = (),
+    password: str | None = None,
+) -> Path:
     encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password.encode()) if password
-        else serialization.NoEncryption())
-    path.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"obo-api", key, cert, list(others) or None, encryption))
+        serialization.BestAvailableEncryption(password.encode())
+        if password
+        else serialization.NoEncryption()
+    )
+    path.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"obo-api", key, cert, list(others) or None, encryption
+        )
+    )
     return path

@@ -72,8 +72,12 @@ class ConnectProxy(socketserver.ThreadingTCPServer):
         self.routes = dict(routes)
         self._lock = threading.Lock()
         self._hosts: list[str] = []
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="connect-proxy", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="connect-proxy",
+            daemon=True,
+        )
 
     @property
     def url(self) -> str:
@@ -93,8 +97,12 @@ class ConnectProxy(socketserver.ThreadingTCPServer):
         self._thread.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.shutdown()
         self.server_close()
         self._thread.join()

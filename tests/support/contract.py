@@ -24,7 +24,7 @@ def challenge_params(header: str) -> dict[str, str]:
     """Parse ``Bearer a="b", c="d"`` into a dict (and check the scheme)."""
     assert header.startswith("Bearer "), header
     params = {}
-    for part in header[len("Bearer "):].split('", '):
+    for part in header[len("Bearer ") :].split('", '):
         key, _, value = part.partition("=")
         params[key] = value.strip('"')
     return params
@@ -43,14 +43,21 @@ def assert_error_shape(response: Any) -> dict[str, Any]:
     assert isinstance(body.get("error_description"), str) and body["error_description"], body
     if response.status_code == 401:
         assert response.headers.get("WWW-Authenticate", "").startswith("Bearer realm="), (
-            "a 401 without a Bearer challenge")
+            "a 401 without a Bearer challenge"
+        )
     assert not JWT_SHAPE.search(response.text), "a token in the response body"
     return body
 
 
-def assert_refusal(response: Any, status: int, error: str, *, description: str = "",
-                   challenge: str | None = None,
-                   retry_after: int | range | None = None) -> dict[str, Any]:
+def assert_refusal(
+    response: Any,
+    status: int,
+    error: str,
+    *,
+    description: str = "",
+    challenge: str | None = None,
+    retry_after: int | range | None = None,
+) -> dict[str, Any]:
     """Status, JSON body (``error``, a telling part of ``error_description``) and headers.
 
     ``challenge``: the ``error`` of the WWW-Authenticate challenge, "" for a bare challenge
@@ -76,8 +83,9 @@ def assert_refusal(response: Any, status: int, error: str, *, description: str =
         assert "Retry-After" not in response.headers
     else:
         seconds = int(response.headers["Retry-After"])
-        expected = retry_after if isinstance(retry_after, range) else range(
-            retry_after, retry_after + 1)
+        expected = (
+            retry_after if isinstance(retry_after, range) else range(retry_after, retry_after + 1)
+        )
         assert seconds in expected, f"Retry-After {seconds}, expected {expected}"
     return body
 

@@ -51,30 +51,53 @@ BASE_ENV = {
 def metadata_document(issuer: str = ISSUER, base: str = AUTHORITY_HOST) -> dict[str, Any]:
     """The tenant's OpenID configuration, with its endpoints under ``base``."""
     return {
-        "issuer": issuer, "jwks_uri": f"{base}/{TENANT_ID}/discovery/v2.0/keys",
+        "issuer": issuer,
+        "jwks_uri": f"{base}/{TENANT_ID}/discovery/v2.0/keys",
         "token_endpoint": f"{base}/{TENANT_ID}/oauth2/v2.0/token",
         "authorization_endpoint": f"{base}/{TENANT_ID}/oauth2/v2.0/authorize",
         "id_token_signing_alg_values_supported": ["RS256"],
     }
 
 
-def token_response(form: dict[str, str], access_token: str, serial: int,
-                   expires_in: int = 3599) -> dict[str, Any]:
+def token_response(
+    form: dict[str, str], access_token: str, serial: int, expires_in: int = 3599
+) -> dict[str, Any]:
     """A successful token endpoint answer to ``form`` (an OBO or refresh-token grant)."""
     if "assertion" in form:
         assertion = jwt.decode(form["assertion"], options={"verify_signature": False})
     else:  # a refresh token names its user: rt.<oid>.<n>
         assertion = {"oid": form["refresh_token"].split(".")[1], "tid": TENANT_ID}
-    client_info = b64url(json.dumps({"uid": assertion["oid"],
-                                     "utid": assertion["tid"]}).encode())
-    id_token = ".".join([b64url(b'{"alg":"none"}'), b64url(json.dumps({
-        "iss": ISSUER, "aud": CLIENT_ID, "oid": assertion["oid"], "tid": TENANT_ID,
-        "sub": "s", "preferred_username": "alice@contoso.test", "exp": time.time() + 3600,
-        "iat": time.time()}).encode()), ""])
-    return {"token_type": "Bearer", "scope": form["scope"], "expires_in": expires_in,
-            "ext_expires_in": expires_in, "access_token": access_token,
-            "refresh_token": f"rt.{assertion['oid']}.{serial}", "id_token": id_token,
-            "client_info": client_info}
+    client_info = b64url(json.dumps({"uid": assertion["oid"], "utid": assertion["tid"]}).encode())
+    id_token = ".".join(
+        [
+            b64url(b'{"alg":"none"}'),
+            b64url(
+                json.dumps(
+                    {
+                        "iss": ISSUER,
+                        "aud": CLIENT_ID,
+                        "oid": assertion["oid"],
+                        "tid": TENANT_ID,
+                        "sub": "s",
+                        "preferred_username": "alice@contoso.test",
+                        "exp": time.time() + 3600,
+                        "iat": time.time(),
+                    }
+                ).encode()
+            ),
+            "",
+        ]
+    )
+    return {
+        "token_type": "Bearer",
+        "scope": form["scope"],
+        "expires_in": expires_in,
+        "ext_expires_in": expires_in,
+        "access_token": access_token,
+        "refresh_token": f"rt.{assertion['oid']}.{serial}",
+        "id_token": id_token,
+        "client_info": client_info,
+    }
 
 
 @dataclass
@@ -115,8 +138,11 @@ class StubServices:
         return 200, {"Content-Type": "application/json"}, json.dumps(metadata_document())
 
     def _jwks(self, request: Any) -> tuple[int, dict[str, str], str]:
-        body = {"keys": [signer.jwk(self.key_issuers.get(signer.kid, ISSUER))
-                         for signer in self.signers]}
+        body = {
+            "keys": [
+                signer.jwk(self.key_issuers.get(signer.kid, ISSUER)) for signer in self.signers
+            ]
+        }
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
     def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
@@ -131,8 +157,9 @@ class StubServices:
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
     @staticmethod
-    def _queued(queue: list[tuple[int, Any, dict[str, str]]]
-                ) -> tuple[int, dict[str, str], str] | None:
+    def _queued(
+        queue: list[tuple[int, Any, dict[str, str]]],
+    ) -> tuple[int, dict[str, str], str] | None:
         if not queue:
             return None
         status, body, headers = queue.pop(0)
@@ -145,14 +172,29 @@ class StubServices:
             return queued
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer graph-token-"):
-            return 401, {}, json.dumps({"error": {"code": "InvalidAuthenticationToken",
-                                                  "message": "Access token is empty."}})
+            return (
+                401,
+                {},
+                json.dumps(
+                    {
+                        "error": {
+                            "code": "InvalidAuthenticationToken",
+                            "message": "Access token is empty.",
+                        }
+                    }
+                ),
+            )
         if request.path_url.startswith("/v1.0/me"):
-            body = {"displayName": "Alice Example", "mail": "alice@contoso.test",
-                    "token": auth.split()[1]}
+            body = {
+                "displayName": "Alice Example",
+                "mail": "alice@contoso.test",
+                "token": auth.split()[1],
+            }
         else:
-            body = {"value": [{"displayName": "Alice"}, {"displayName": "Bob"}],
-                    "query": request.path_url}
+            body = {
+                "value": [{"displayName": "Alice"}, {"displayName": "Bob"}],
+                "query": request.path_url,
+            }
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
     def _arm(self, request: Any) -> tuple[int, dict[str, str], str]:
@@ -161,15 +203,21 @@ class StubServices:
             return queued
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer arm-token-"):
-            return 401, {}, json.dumps({"error": {"code": "InvalidAuthenticationToken",
-                                                  "message": "bad token"}})
+            return (
+                401,
+                {},
+                json.dumps(
+                    {"error": {"code": "InvalidAuthenticationToken", "message": "bad token"}}
+                ),
+            )
         query = parse_qs(request.path_url.partition("?")[2])
         start = int(query.get("$skiptoken", ["0"])[0])
-        page = self.subscriptions[start:start + 2]
+        page = self.subscriptions[start : start + 2]
         body: dict[str, Any] = {"value": page}
         if start + 2 < len(self.subscriptions):
-            body["nextLink"] = (f"{ARM_URL}/subscriptions?api-version=2022-12-01"
-                                f"&$skiptoken={start + 2}")
+            body["nextLink"] = (
+                f"{ARM_URL}/subscriptions?api-version=2022-12-01&$skiptoken={start + 2}"
+            )
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
 
@@ -205,46 +253,68 @@ def loopback_tls(directory: Path) -> LoopbackTls:
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Unit test loopback CA")])
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca = (_certificate(ca_name, ca_name, ca_key.public_key(), now)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(_key_usage(cert_sign=True), critical=True)
-          .add_extension(ca_ski, critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        _certificate(ca_name, ca_name, ca_key.public_key(), now)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    cert = (_certificate(name, ca_name, key.public_key(), now)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_key_usage(cert_sign=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-                ca_ski), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        _certificate(name, ca_name, key.public_key(), now)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     tls = LoopbackTls(directory / "ca.pem", directory / "server.pem", directory / "server.key")
     tls.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     tls.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    tls.key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    tls.key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return tls
 
 
-def _certificate(subject: x509.Name, issuer: x509.Name, public_key: Any,
-                 now: datetime.datetime) -> x509.CertificateBuilder:
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
-            .public_key(public_key).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1)))
+def _certificate(
+    subject: x509.Name, issuer: x509.Name, public_key: Any, now: datetime.datetime
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
 
 
 def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(digital_signature=True, content_commitment=False,
-                         key_encipherment=False, data_encipherment=False, key_agreement=False,
-                         key_cert_sign=cert_sign, crl_sign=cert_sign, encipher_only=False,
-                         decipher_only=False)
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 @dataclass
@@ -275,10 +345,12 @@ class LoopbackServer:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(tls.cert_file, tls.key_file)
         # The handshake happens in the request's thread, not in the accepting one.
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True,
-                                                  do_handshake_on_connect=False)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._server.socket = context.wrap_socket(
+            self._server.socket, server_side=True, do_handshake_on_connect=False
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -333,7 +405,7 @@ class LoopbackServer:
             return
         size, pause = route.trickle
         for start in range(0, len(route.body), size):
-            handler.wfile.write(route.body[start:start + size])
+            handler.wfile.write(route.body[start : start + size])
             handler.wfile.flush()
             if self._stopping.wait(pause):
                 handler.close_connection = True

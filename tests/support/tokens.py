@@ -54,8 +54,9 @@ def with_kid(token: str, kid: str | None = None, key: Any = None) -> str:
     """``token``'s claims signed again under ``kid`` (default: a random one), by ``key``
     (default: a key nobody publishes)."""
     claims = jwt.decode(token, options={"verify_signature": False})
-    return jwt.encode(claims, key or _forgery_key(), algorithm="RS256",
-                      headers={"kid": kid or uuid.uuid4().hex})
+    return jwt.encode(
+        claims, key or _forgery_key(), algorithm="RS256", headers={"kid": kid or uuid.uuid4().hex}
+    )
 
 
 def b64url(data: bytes) -> str:
@@ -85,21 +86,37 @@ class TokenFactory:
     def claims(self, **overrides: Any) -> dict[str, Any]:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "aud": CLIENT_ID, "iss": self.issuer, "iat": now - 30, "nbf": now - 30,
-            "exp": now + 3600, "ver": "2.0", "tid": TENANT_ID, "oid": str(uuid.uuid4()),
-            "sub": "sub-" + uuid.uuid4().hex, "azp": SPA_CLIENT_ID, "azpacr": "0",
-            "scp": "access_as_user", "name": "Alice Example",
-            "preferred_username": "alice@contoso.test", "uti": uuid.uuid4().hex[:22],
+            "aud": CLIENT_ID,
+            "iss": self.issuer,
+            "iat": now - 30,
+            "nbf": now - 30,
+            "exp": now + 3600,
+            "ver": "2.0",
+            "tid": TENANT_ID,
+            "oid": str(uuid.uuid4()),
+            "sub": "sub-" + uuid.uuid4().hex,
+            "azp": SPA_CLIENT_ID,
+            "azpacr": "0",
+            "scp": "access_as_user",
+            "name": "Alice Example",
+            "preferred_username": "alice@contoso.test",
+            "uti": uuid.uuid4().hex[:22],
         }
         claims.update(overrides)
         return {key: value for key, value in claims.items() if value is not None}
 
-    def build(self, *, signer: Signer | None = None, header: dict[str, Any] | None = None,
-              **overrides: Any) -> str:
+    def build(
+        self,
+        *,
+        signer: Signer | None = None,
+        header: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> str:
         signer = signer or self.signer
         headers = {"kid": signer.kid, "typ": "JWT", **(header or {})}
-        return jwt.encode(self.claims(**overrides), signer.private_key, algorithm="RS256",
-                          headers=headers)
+        return jwt.encode(
+            self.claims(**overrides), signer.private_key, algorithm="RS256", headers=headers
+        )
 
     def valid(self, **overrides: Any) -> str:
         return self.build(**overrides)
@@ -121,8 +138,7 @@ class TokenFactory:
         return self.build(iss=f"https://sts.windows.net/{TENANT_ID}/", ver="1.0")
 
     def app_only(self) -> str:
-        return self.build(scp=None, roles=["Reports.Read.All"], idtyp="app",
-                          oid=str(uuid.uuid4()))
+        return self.build(scp=None, roles=["Reports.Read.All"], idtyp="app", oid=str(uuid.uuid4()))
 
     def missing_scope(self) -> str:
         return self.build(scp="User.Read")
@@ -135,8 +151,7 @@ class TokenFactory:
 
     def signed_by(self, signer: Signer, **overrides: Any) -> str:
         """The usual claims signed by ``signer`` (any key size: no library warns here)."""
-        return self.sign_raw(self.header(kid=signer.kid), self.claims(**overrides),
-                             signer=signer)
+        return self.sign_raw(self.header(kid=signer.kid), self.claims(**overrides), signer=signer)
 
     # Hand-assembled tokens, for what PyJWT will not encode: JSON nulls and odd types in the
     # header, duplicate members, other algorithms' signatures over the usual claims.
@@ -150,15 +165,22 @@ class TokenFactory:
         """Header and payload exactly as given (see ``json_segment``), really RS256-signed."""
         signer = signer or self.signer
         signing_input = f"{json_segment(header)}.{json_segment(payload)}"
-        signature = signer.private_key.sign(signing_input.encode("ascii"), padding.PKCS1v15(),
-                                            hashes.SHA256())
+        signature = signer.private_key.sign(
+            signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256()
+        )
         return f"{signing_input}.{b64url(signature)}"
 
-    def exact(self, claims: dict[str, Any] | None = None, *, header: dict[str, Any] | None = None,
-              signer: Signer | None = None) -> str:
+    def exact(
+        self,
+        claims: dict[str, Any] | None = None,
+        *,
+        header: dict[str, Any] | None = None,
+        signer: Signer | None = None,
+    ) -> str:
         """RS256-signed ``claims`` (default: the usual ones) with JSON nulls kept."""
-        return self.sign_raw(header or self.header(), self.claims() if claims is None else claims,
-                             signer=signer)
+        return self.sign_raw(
+            header or self.header(), self.claims() if claims is None else claims, signer=signer
+        )
 
     def unsigned(self, header: Any, payload: Any = None, signature: str = "") -> str:
         """Header and payload as given (default payload: the usual claims), any signature."""
@@ -174,5 +196,9 @@ class TokenFactory:
 
     def signed_with(self, key: Any, alg: str, **header: Any) -> str:
         """The usual claims, really signed with ``key`` under another algorithm."""
-        return jwt.encode(self.claims(), key, algorithm=alg,
-                          headers={"kid": self.signer.kid, "typ": "JWT", **header})
+        return jwt.encode(
+            self.claims(),
+            key,
+            algorithm=alg,
+            headers={"kid": self.signer.kid, "typ": "JWT", **header},
+        )

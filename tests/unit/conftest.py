@@ -85,8 +85,9 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> LoopbackTls:
 
 
 @pytest.fixture()
-def loopback(tls: LoopbackTls, stubs: StubServices,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
+def loopback(
+    tls: LoopbackTls, stubs: StubServices, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LoopbackServer]:
     """A real HTTPS server on a free loopback port, trusted and let past the stubs."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.ca_file))
     with LoopbackServer(tls) as server:

@@ -25,44 +25,60 @@ def test_defaults_follow_the_public_cloud() -> None:
     assert settings.api_scope == "access_as_user"
     assert settings.downstream["graph"].base_url == "https://graph.microsoft.com/v1.0"
     assert settings.downstream["graph"].scopes == ("https://graph.microsoft.com/.default",)
-    assert settings.downstream["arm"].scopes == (
-        "https://management.azure.com/user_impersonation",)
+    assert settings.downstream["arm"].scopes == ("https://management.azure.com/user_impersonation",)
     assert settings.keys_cold_retry_seconds == 10
     assert "unit-test-secret-value" not in repr(settings)
 
 
 def test_overrides_are_read() -> None:
-    settings = load_settings({
-        **BASE_ENV, "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.us/",
-        "API_AUDIENCE": f"{CLIENT_ID}, api://{CLIENT_ID}", "API_SCOPE": "Files.Read",
-        "GRAPH_URL": "https://graph.microsoft.us/v1.0",
-        "GRAPH_SCOPES": "https://graph.microsoft.us/User.Read https://graph.microsoft.us/Mail.Read",
-    })
+    settings = load_settings(
+        {
+            **BASE_ENV,
+            "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.us/",
+            "API_AUDIENCE": f"{CLIENT_ID}, api://{CLIENT_ID}",
+            "API_SCOPE": "Files.Read",
+            "GRAPH_URL": "https://graph.microsoft.us/v1.0",
+            "GRAPH_SCOPES": "https://graph.microsoft.us/User.Read https://graph.microsoft.us/Mail.Read",
+        }
+    )
     assert settings.authority_host == "https://login.microsoftonline.us"
     assert settings.audiences == (CLIENT_ID, f"api://{CLIENT_ID}")
     assert settings.api_scope == "Files.Read"
     assert settings.downstream["graph"].scopes == (
-        "https://graph.microsoft.us/User.Read", "https://graph.microsoft.us/Mail.Read")
+        "https://graph.microsoft.us/User.Read",
+        "https://graph.microsoft.us/Mail.Read",
+    )
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("AZURE_TENANT_ID", "", "AZURE_TENANT_ID is required"),
-    ("AZURE_TENANT_ID", "not a tenant!", "AZURE_TENANT_ID must be a tenant GUID"),
-    ("AZURE_CLIENT_ID", "", "AZURE_CLIENT_ID is required"),
-    ("AZURE_CLIENT_ID", "1234", "AZURE_CLIENT_ID must be a GUID"),
-    ("AZURE_CLIENT_SECRET", "  ", "AZURE_CLIENT_SECRET is required"),
-    ("AZURE_AUTHORITY_HOST", "http://login.example.com", "AZURE_AUTHORITY_HOST must be an https"),
-    ("API_AUDIENCE", "a,,b", "API_AUDIENCE must be a comma-separated list"),
-    ("API_SCOPE", "two scopes", "API_SCOPE must be a single scope"),
-    ("GRAPH_URL", "ftp://graph", "GRAPH_URL must be an https URL"),
-    ("ARM_SCOPES", "user_impersonation", "ARM_SCOPES must list scopes"),
-    ("HTTP_READ_TIMEOUT", "soon", "HTTP_READ_TIMEOUT must be a number from 0.1 to 300"),
-    ("HTTP_TOTAL_TIMEOUT", "0", "HTTP_TOTAL_TIMEOUT must be a number from 0.1 to 600"),
-    ("OBO_CACHE_MAX_USERS", "0", "OBO_CACHE_MAX_USERS must be a whole number from 1"),
-    ("OBO_CACHE_MAX_USERS", "5000.5", "OBO_CACHE_MAX_USERS must be a whole number"),
-    ("KEYS_COLD_RETRY_SECONDS", "0.5", "KEYS_COLD_RETRY_SECONDS must be a number from 1 to 300"),
-    ("LOG_LEVEL", "verbose", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("AZURE_TENANT_ID", "", "AZURE_TENANT_ID is required"),
+        ("AZURE_TENANT_ID", "not a tenant!", "AZURE_TENANT_ID must be a tenant GUID"),
+        ("AZURE_CLIENT_ID", "", "AZURE_CLIENT_ID is required"),
+        ("AZURE_CLIENT_ID", "1234", "AZURE_CLIENT_ID must be a GUID"),
+        ("AZURE_CLIENT_SECRET", "  ", "AZURE_CLIENT_SECRET is required"),
+        (
+            "AZURE_AUTHORITY_HOST",
+            "http://login.example.com",
+            "AZURE_AUTHORITY_HOST must be an https",
+        ),
+        ("API_AUDIENCE", "a,,b", "API_AUDIENCE must be a comma-separated list"),
+        ("API_SCOPE", "two scopes", "API_SCOPE must be a single scope"),
+        ("GRAPH_URL", "ftp://graph", "GRAPH_URL must be an https URL"),
+        ("ARM_SCOPES", "user_impersonation", "ARM_SCOPES must list scopes"),
+        ("HTTP_READ_TIMEOUT", "soon", "HTTP_READ_TIMEOUT must be a number from 0.1 to 300"),
+        ("HTTP_TOTAL_TIMEOUT", "0", "HTTP_TOTAL_TIMEOUT must be a number from 0.1 to 600"),
+        ("OBO_CACHE_MAX_USERS", "0", "OBO_CACHE_MAX_USERS must be a whole number from 1"),
+        ("OBO_CACHE_MAX_USERS", "5000.5", "OBO_CACHE_MAX_USERS must be a whole number"),
+        (
+            "KEYS_COLD_RETRY_SECONDS",
+            "0.5",
+            "KEYS_COLD_RETRY_SECONDS must be a number from 1 to 300",
+        ),
+        ("LOG_LEVEL", "verbose", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ],
+)
 def test_bad_settings_name_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({**BASE_ENV, name: value})
@@ -80,19 +96,33 @@ def test_factory_refuses_to_start_without_a_secret() -> None:
         create_app(env)
 
 
-@pytest.mark.parametrize("value", ["١٠", "1e3", "nan", "inf", "-inf", "Infinity", "+5", "5.",
-                                   ".5", "0x10", "5,0", "٣.٠٥"])
+@pytest.mark.parametrize(
+    "value",
+    ["١٠", "1e3", "nan", "inf", "-inf", "Infinity", "+5", "5.", ".5", "0x10", "5,0", "٣.٠٥"],
+)
 def test_numbers_are_ascii_digits_with_an_optional_point(value: str) -> None:
-    for name in ("HTTP_CONNECT_TIMEOUT", "HTTP_READ_TIMEOUT", "HTTP_TOTAL_TIMEOUT",
-                 "KEYS_COLD_RETRY_SECONDS", "OBO_CACHE_MAX_USERS"):
+    for name in (
+        "HTTP_CONNECT_TIMEOUT",
+        "HTTP_READ_TIMEOUT",
+        "HTTP_TOTAL_TIMEOUT",
+        "KEYS_COLD_RETRY_SECONDS",
+        "OBO_CACHE_MAX_USERS",
+    ):
         with pytest.raises(ConfigError) as caught:
             load_settings({**BASE_ENV, name: value})
         assert str(caught.value).startswith(f"{name} must be a ")
 
 
 def test_timeouts_and_log_level_are_read() -> None:
-    settings = load_settings({**BASE_ENV, "HTTP_CONNECT_TIMEOUT": "1.5", "HTTP_READ_TIMEOUT": "7",
-                              "HTTP_TOTAL_TIMEOUT": "12.5", "LOG_LEVEL": "debug"})
+    settings = load_settings(
+        {
+            **BASE_ENV,
+            "HTTP_CONNECT_TIMEOUT": "1.5",
+            "HTTP_READ_TIMEOUT": "7",
+            "HTTP_TOTAL_TIMEOUT": "12.5",
+            "LOG_LEVEL": "debug",
+        }
+    )
     assert settings.http_timeout == (1.5, 7.0)
     assert settings.http_total_timeout == 12.5
     assert settings.log_level == "DEBUG"
@@ -103,21 +133,24 @@ def test_timeouts_and_log_level_are_read() -> None:
 
 def test_server_settings_defaults_and_overrides() -> None:
     assert load_server_settings({}) == ServerSettings("127.0.0.1:8000", 2, 4, "INFO")
-    assert load_server_settings({"BIND": "[::1]:9000", "WEB_CONCURRENCY": "3", "THREADS": "8",
-                                 "LOG_LEVEL": "warning"}) == ServerSettings(
-        "[::1]:9000", 3, 8, "WARNING")
+    assert load_server_settings(
+        {"BIND": "[::1]:9000", "WEB_CONCURRENCY": "3", "THREADS": "8", "LOG_LEVEL": "warning"}
+    ) == ServerSettings("[::1]:9000", 3, 8, "WARNING")
     assert load_server_settings({"BIND": "unix:/run/api.sock"}).bind == "unix:/run/api.sock"
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a whole number from 1 to 256"),
-    ("WEB_CONCURRENCY", "٢", "WEB_CONCURRENCY must be a whole number"),
-    ("THREADS", "0", "THREADS must be a whole number from 1 to 1024"),
-    ("LOG_LEVEL", "verbose", "LOG_LEVEL must be one of"),
-    ("BIND", "127.0.0.1:http", "BIND must be HOST:PORT"),
-    ("BIND", "127.0.0.1:70000", "BIND must be HOST:PORT"),
-    ("BIND", "bad host:80", "BIND must be HOST:PORT"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a whole number from 1 to 256"),
+        ("WEB_CONCURRENCY", "٢", "WEB_CONCURRENCY must be a whole number"),
+        ("THREADS", "0", "THREADS must be a whole number from 1 to 1024"),
+        ("LOG_LEVEL", "verbose", "LOG_LEVEL must be one of"),
+        ("BIND", "127.0.0.1:http", "BIND must be HOST:PORT"),
+        ("BIND", "127.0.0.1:70000", "BIND must be HOST:PORT"),
+        ("BIND", "bad host:80", "BIND must be HOST:PORT"),
+    ],
+)
 def test_bad_server_settings_name_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_server_settings({name: value})

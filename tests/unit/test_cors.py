@@ -14,8 +14,10 @@ ENV = {
     "AZURE_CLIENT_ID": "6e5f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
     "AZURE_CLIENT_SECRET": "unit-test-secret-value",
 }
-PREFLIGHT = {"Access-Control-Request-Method": "GET",
-             "Access-Control-Request-Headers": "authorization, x-request-id"}
+PREFLIGHT = {
+    "Access-Control-Request-Method": "GET",
+    "Access-Control-Request-Headers": "authorization, x-request-id",
+}
 
 
 def _client(origins: str | None) -> FlaskClient:
@@ -82,11 +84,18 @@ def test_wildcard_only_when_configured_alone() -> None:
     assert "Access-Control-Allow-Credentials" not in response.headers
 
 
-@pytest.mark.parametrize("value", [
-    "*, http://localhost:3000", "http://localhost:3000/", "localhost:3000",
-    "http://localhost:3000/app", "ftp://x.test", "http://a.test,,http://b.test",
-    "http://local host:3000",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "*, http://localhost:3000",
+        "http://localhost:3000/",
+        "localhost:3000",
+        "http://localhost:3000/app",
+        "ftp://x.test",
+        "http://a.test,,http://b.test",
+        "http://local host:3000",
+    ],
+)
 def test_malformed_origins_stop_start_up_naming_the_variable(value: str) -> None:
     with pytest.raises(ConfigError, match="CORS_ALLOWED_ORIGINS"):
         load_settings({**ENV, "CORS_ALLOWED_ORIGINS": value})

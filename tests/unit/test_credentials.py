@@ -82,25 +82,44 @@ def config_error(**variables: str) -> str:
 # -- exactly one kind ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("variables", "message"), [
-    ({}, "AZURE_CLIENT_SECRET is required when no other client credential is set "
-         "(AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE or "
-         "AZURE_MANAGED_IDENTITY_CLIENT_ID); set exactly one"),
-    ({"AZURE_CLIENT_SECRET": " "}, "AZURE_CLIENT_SECRET is required"),
-    ({"AZURE_CLIENT_SECRET": "s", "AZURE_FEDERATED_TOKEN_FILE": "/t"},
-     "AZURE_CLIENT_SECRET and AZURE_FEDERATED_TOKEN_FILE are set; the API uses exactly one "
-     "client credential, so keep one of them"),
-    ({"AZURE_CLIENT_CERTIFICATE_PATH": "/c.pem", "AZURE_FEDERATED_TOKEN_FILE": "/t",
-      "AZURE_MANAGED_IDENTITY_CLIENT_ID": MI_CLIENT_ID},
-     "AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE and "
-     "AZURE_MANAGED_IDENTITY_CLIENT_ID are set"),
-    ({"AZURE_CLIENT_SECRET": "s", "AZURE_CLIENT_CERTIFICATE_PASSWORD": "p"},
-     "AZURE_CLIENT_CERTIFICATE_PASSWORD is set but AZURE_CLIENT_CERTIFICATE_PATH is not"),
-    ({"AZURE_FEDERATED_TOKEN_FILE": "/t", "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN": "true"},
-     "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN is set but AZURE_CLIENT_CERTIFICATE_PATH is not"),
-    ({"AZURE_MANAGED_IDENTITY_CLIENT_ID": "obo-api-identity"},
-     "AZURE_MANAGED_IDENTITY_CLIENT_ID must be a GUID (the managed identity's client ID)"),
-])
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (
+            {},
+            "AZURE_CLIENT_SECRET is required when no other client credential is set "
+            "(AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE or "
+            "AZURE_MANAGED_IDENTITY_CLIENT_ID); set exactly one",
+        ),
+        ({"AZURE_CLIENT_SECRET": " "}, "AZURE_CLIENT_SECRET is required"),
+        (
+            {"AZURE_CLIENT_SECRET": "s", "AZURE_FEDERATED_TOKEN_FILE": "/t"},
+            "AZURE_CLIENT_SECRET and AZURE_FEDERATED_TOKEN_FILE are set; the API uses exactly one "
+            "client credential, so keep one of them",
+        ),
+        (
+            {
+                "AZURE_CLIENT_CERTIFICATE_PATH": "/c.pem",
+                "AZURE_FEDERATED_TOKEN_FILE": "/t",
+                "AZURE_MANAGED_IDENTITY_CLIENT_ID": MI_CLIENT_ID,
+            },
+            "AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE and "
+            "AZURE_MANAGED_IDENTITY_CLIENT_ID are set",
+        ),
+        (
+            {"AZURE_CLIENT_SECRET": "s", "AZURE_CLIENT_CERTIFICATE_PASSWORD": "p"},
+            "AZURE_CLIENT_CERTIFICATE_PASSWORD is set but AZURE_CLIENT_CERTIFICATE_PATH is not",
+        ),
+        (
+            {"AZURE_FEDERATED_TOKEN_FILE": "/t", "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN": "true"},
+            "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN is set but AZURE_CLIENT_CERTIFICATE_PATH is not",
+        ),
+        (
+            {"AZURE_MANAGED_IDENTITY_CLIENT_ID": "obo-api-identity"},
+            "AZURE_MANAGED_IDENTITY_CLIENT_ID must be a GUID (the managed identity's client ID)",
+        ),
+    ],
+)
 def test_the_api_takes_exactly_one_credential(variables: dict[str, str], message: str) -> None:
     assert config_error(**variables).startswith(message)
 
@@ -115,10 +134,12 @@ def test_each_kind_is_read() -> None:
     assert secret == ClientSecret(CLIENT_SECRET)
     assert CLIENT_SECRET not in repr(secret)
     # The token file is read at each token request, not at start-up: it may not exist yet.
-    assert settings_with(AZURE_FEDERATED_TOKEN_FILE=" /var/run/azure-identity-token ").credential \
-        == FederatedTokenFile("/var/run/azure-identity-token")
-    assert settings_with(AZURE_MANAGED_IDENTITY_CLIENT_ID=MI_CLIENT_ID.upper()).credential \
-        == FederatedManagedIdentity(MI_CLIENT_ID)
+    assert settings_with(
+        AZURE_FEDERATED_TOKEN_FILE=" /var/run/azure-identity-token "
+    ).credential == FederatedTokenFile("/var/run/azure-identity-token")
+    assert settings_with(
+        AZURE_MANAGED_IDENTITY_CLIENT_ID=MI_CLIENT_ID.upper()
+    ).credential == FederatedManagedIdentity(MI_CLIENT_ID)
 
 
 # -- a certificate, checked at start-up ------------------------------------------------------
@@ -133,18 +154,21 @@ def test_certificate_file_is_loaded(cert_file: Path, key: Any, cert: x509.Certif
     assert "PRIVATE" not in repr(credential)
 
 
-def test_encrypted_key_opens_with_its_password(tmp_path: Path, key: Any,
-                                               cert: x509.Certificate) -> None:
+def test_encrypted_key_opens_with_its_password(
+    tmp_path: Path, key: Any, cert: x509.Certificate
+) -> None:
     path = pem_file(tmp_path / "api.pem", key, [cert], password=PASSWORD)
-    credential = settings_with(AZURE_CLIENT_CERTIFICATE_PATH=str(path),
-                               AZURE_CLIENT_CERTIFICATE_PASSWORD=PASSWORD).credential
+    credential = settings_with(
+        AZURE_CLIENT_CERTIFICATE_PATH=str(path), AZURE_CLIENT_CERTIFICATE_PASSWORD=PASSWORD
+    ).credential
     assert isinstance(credential, ClientCertificate)
     assert credential.chain == (cert,)
 
 
 @pytest.mark.parametrize("password", [None, PASSWORD])
-def test_pkcs12_file_is_loaded(tmp_path: Path, key: Any, cert: x509.Certificate,
-                               password: str | None) -> None:
+def test_pkcs12_file_is_loaded(
+    tmp_path: Path, key: Any, cert: x509.Certificate, password: str | None
+) -> None:
     ca_key = rsa_key()
     ca = certificate(ca_key, "issuing CA", ca=True)
     path = pkcs12_file(tmp_path / "api.pfx", key, cert, [ca], password=password)
@@ -161,77 +185,114 @@ def test_the_keys_certificate_leads_the_chain(tmp_path: Path, key: Any) -> None:
     ca = certificate(ca_key, "issuing CA", ca=True)
     leaf = certificate(key, issuer=(ca, ca_key))
     path = pem_file(tmp_path / "api.pem", key, [ca, leaf])  # the CA first in the file
-    credential = settings_with(AZURE_CLIENT_CERTIFICATE_PATH=str(path),
-                               AZURE_CLIENT_SEND_CERTIFICATE_CHAIN="TRUE").credential
+    credential = settings_with(
+        AZURE_CLIENT_CERTIFICATE_PATH=str(path), AZURE_CLIENT_SEND_CERTIFICATE_CHAIN="TRUE"
+    ).credential
     assert isinstance(credential, ClientCertificate)
     assert credential.chain == (leaf, ca)
     assert credential.send_chain is True
 
 
-@pytest.mark.parametrize(("value", "send"), [("true", True), ("1", True), ("False", False),
-                                             ("0", False), ("", False)])
+@pytest.mark.parametrize(
+    ("value", "send"), [("true", True), ("1", True), ("False", False), ("0", False), ("", False)]
+)
 def test_send_chain_is_true_or_false(cert_file: Path, value: str, send: bool) -> None:
-    credential = settings_with(AZURE_CLIENT_CERTIFICATE_PATH=str(cert_file),
-                               AZURE_CLIENT_SEND_CERTIFICATE_CHAIN=value).credential
+    credential = settings_with(
+        AZURE_CLIENT_CERTIFICATE_PATH=str(cert_file), AZURE_CLIENT_SEND_CERTIFICATE_CHAIN=value
+    ).credential
     assert isinstance(credential, ClientCertificate)
     assert credential.send_chain is send
 
 
 def test_send_chain_must_be_a_boolean(cert_file: Path) -> None:
-    assert config_error(AZURE_CLIENT_CERTIFICATE_PATH=str(cert_file),
-                        AZURE_CLIENT_SEND_CERTIFICATE_CHAIN="yes") == (
-        "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN must be true or false")
+    assert config_error(
+        AZURE_CLIENT_CERTIFICATE_PATH=str(cert_file), AZURE_CLIENT_SEND_CERTIFICATE_CHAIN="yes"
+    ) == ("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN must be true or false")
 
 
 Writer = Callable[[Path, Any, x509.Certificate], Path]
 BAD_CERTIFICATE_FILES: dict[str, tuple[Writer, dict[str, str], str]] = {
-    "missing": (lambda d, k, c: d / "nowhere.pem", {},
-                "AZURE_CLIENT_CERTIFICATE_PATH: cannot read {path} (No such file or directory)"),
-    "a directory": (lambda d, k, c: d, {},
-                    "AZURE_CLIENT_CERTIFICATE_PATH: cannot read {path} (Is a directory)"),
-    "not a certificate": (lambda d, k, c: _write(d / "x.pem", b"hello"), {},
-                          "AZURE_CLIENT_CERTIFICATE_PATH is neither PEM nor a PKCS#12 file"),
-    "no key": (lambda d, k, c: pem_file(d / "x.pem", None, [c]), {},
-               "AZURE_CLIENT_CERTIFICATE_PATH holds no private key (the PEM file needs the "
-               "private key and its certificate)"),
-    "no certificate": (lambda d, k, c: pem_file(d / "x.pem", k, []), {},
-                       "AZURE_CLIENT_CERTIFICATE_PATH holds no certificate"),
+    "missing": (
+        lambda d, k, c: d / "nowhere.pem",
+        {},
+        "AZURE_CLIENT_CERTIFICATE_PATH: cannot read {path} (No such file or directory)",
+    ),
+    "a directory": (
+        lambda d, k, c: d,
+        {},
+        "AZURE_CLIENT_CERTIFICATE_PATH: cannot read {path} (Is a directory)",
+    ),
+    "not a certificate": (
+        lambda d, k, c: _write(d / "x.pem", b"hello"),
+        {},
+        "AZURE_CLIENT_CERTIFICATE_PATH is neither PEM nor a PKCS#12 file",
+    ),
+    "no key": (
+        lambda d, k, c: pem_file(d / "x.pem", None, [c]),
+        {},
+        "AZURE_CLIENT_CERTIFICATE_PATH holds no private key (the PEM file needs the "
+        "private key and its certificate)",
+    ),
+    "no certificate": (
+        lambda d, k, c: pem_file(d / "x.pem", k, []),
+        {},
+        "AZURE_CLIENT_CERTIFICATE_PATH holds no certificate",
+    ),
     "another key's certificate": (
-        lambda d, k, c: pem_file(d / "x.pem", rsa_key(), [c]), {},
-        "AZURE_CLIENT_CERTIFICATE_PATH: no certificate in the file matches its private key"),
+        lambda d, k, c: pem_file(d / "x.pem", rsa_key(), [c]),
+        {},
+        "AZURE_CLIENT_CERTIFICATE_PATH: no certificate in the file matches its private key",
+    ),
     "encrypted, no password": (
-        lambda d, k, c: pem_file(d / "x.pem", k, [c], password=PASSWORD), {},
+        lambda d, k, c: pem_file(d / "x.pem", k, [c], password=PASSWORD),
+        {},
         "AZURE_CLIENT_CERTIFICATE_PATH holds an encrypted private key; set "
-        "AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    ),
     "wrong password": (
         lambda d, k, c: pem_file(d / "x.pem", k, [c], password=PASSWORD),
         {"AZURE_CLIENT_CERTIFICATE_PASSWORD": "not the password"},
         "AZURE_CLIENT_CERTIFICATE_PASSWORD does not decrypt the private key in "
-        "AZURE_CLIENT_CERTIFICATE_PATH"),
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+    ),
     "password for a plain key": (
         lambda d, k, c: pem_file(d / "x.pem", k, [c]),
         {"AZURE_CLIENT_CERTIFICATE_PASSWORD": PASSWORD},
         "AZURE_CLIENT_CERTIFICATE_PASSWORD is set but the private key in "
-        "AZURE_CLIENT_CERTIFICATE_PATH is not encrypted"),
+        "AZURE_CLIENT_CERTIFICATE_PATH is not encrypted",
+    ),
     "wrong PKCS#12 password": (
         lambda d, k, c: pkcs12_file(d / "x.pfx", k, c, password=PASSWORD),
         {"AZURE_CLIENT_CERTIFICATE_PASSWORD": "not the password"},
-        "AZURE_CLIENT_CERTIFICATE_PASSWORD does not open the PKCS#12 file"),
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD does not open the PKCS#12 file",
+    ),
     "expired": (
-        lambda d, k, c: pem_file(d / "x.pem", k, [certificate(k, valid_from=-30 * DAY,
-                                                              valid_until=-DAY)]), {},
-        "AZURE_CLIENT_CERTIFICATE_PATH: the certificate CN=obo-api (SHA-256 thumbprint"),
+        lambda d, k, c: pem_file(
+            d / "x.pem", k, [certificate(k, valid_from=-30 * DAY, valid_until=-DAY)]
+        ),
+        {},
+        "AZURE_CLIENT_CERTIFICATE_PATH: the certificate CN=obo-api (SHA-256 thumbprint",
+    ),
     "not yet valid": (
-        lambda d, k, c: pem_file(d / "x.pem", k, [certificate(k, valid_from=DAY)]), {},
-        "AZURE_CLIENT_CERTIFICATE_PATH: the certificate CN=obo-api (SHA-256 thumbprint"),
+        lambda d, k, c: pem_file(d / "x.pem", k, [certificate(k, valid_from=DAY)]),
+        {},
+        "AZURE_CLIENT_CERTIFICATE_PATH: the certificate CN=obo-api (SHA-256 thumbprint",
+    ),
     "an EC key": (
-        lambda d, k, c: pem_file(d / "x.pem", (e := ec_key()), [certificate(e)]), {},
-        "AZURE_CLIENT_CERTIFICATE_PATH must hold an RSA private key of 2048 bits or more"),
+        lambda d, k, c: pem_file(d / "x.pem", (e := ec_key()), [certificate(e)]),
+        {},
+        "AZURE_CLIENT_CERTIFICATE_PATH must hold an RSA private key of 2048 bits or more",
+    ),
     "a 1024-bit key": (
-        lambda d, k, c: pem_file(d / "x.pem", (w := rsa_key(1024)), [certificate(w)]), {},
-        "AZURE_CLIENT_CERTIFICATE_PATH must hold an RSA private key of 2048 bits or more"),
-    "over 1 MiB": (lambda d, k, c: _write(d / "x.pem", b"-----BEGIN" + b"x" * 1024 * 1024), {},
-                   "AZURE_CLIENT_CERTIFICATE_PATH: {path} is over 1024 KiB"),
+        lambda d, k, c: pem_file(d / "x.pem", (w := rsa_key(1024)), [certificate(w)]),
+        {},
+        "AZURE_CLIENT_CERTIFICATE_PATH must hold an RSA private key of 2048 bits or more",
+    ),
+    "over 1 MiB": (
+        lambda d, k, c: _write(d / "x.pem", b"-----BEGIN" + b"x" * 1024 * 1024),
+        {},
+        "AZURE_CLIENT_CERTIFICATE_PATH: {path} is over 1024 KiB",
+    ),
 }
 
 
@@ -241,8 +302,9 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 @pytest.mark.parametrize("case", BAD_CERTIFICATE_FILES)
-def test_a_bad_certificate_file_stops_start_up(tmp_path: Path, key: Any, cert: x509.Certificate,
-                                               case: str) -> None:
+def test_a_bad_certificate_file_stops_start_up(
+    tmp_path: Path, key: Any, cert: x509.Certificate, case: str
+) -> None:
     write, variables, message = BAD_CERTIFICATE_FILES[case]
     path = write(tmp_path, key, cert)
     error = config_error(AZURE_CLIENT_CERTIFICATE_PATH=str(path), **variables)
@@ -256,7 +318,8 @@ def test_an_expired_certificate_is_named_with_its_date(tmp_path: Path, key: Any)
     thumbprint = expired.fingerprint(hashes.SHA256()).hex().upper()
     assert config_error(AZURE_CLIENT_CERTIFICATE_PATH=str(path)) == (
         f"AZURE_CLIENT_CERTIFICATE_PATH: the certificate CN=obo-api (SHA-256 thumbprint "
-        f"{thumbprint}) expired on {expired.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+        f"{thumbprint}) expired on {expired.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 # -- what MSAL is given, and what it sends -----------------------------------------------------
@@ -274,15 +337,19 @@ def test_a_certificate_is_given_with_its_sha256_thumbprint_form(cert_file: Path)
     assert "ENCRYPTED" not in given["private_key"]
 
 
-@pytest.mark.parametrize(("authority_host", "audience"), [
-    ("https://login.microsoftonline.com", "api://AzureADTokenExchange"),
-    ("https://login.microsoftonline.us", "api://AzureADTokenExchangeUSGov"),
-    ("https://login.chinacloudapi.cn", "api://AzureADTokenExchangeChina"),
-    ("https://login.partner.microsoftonline.cn", "api://AzureADTokenExchangeChina"),
-    ("https://127.0.0.1:8443", "api://AzureADTokenExchange"),
-])
-def test_managed_identity_token_audience_follows_the_cloud(authority_host: str,
-                                                           audience: str) -> None:
+@pytest.mark.parametrize(
+    ("authority_host", "audience"),
+    [
+        ("https://login.microsoftonline.com", "api://AzureADTokenExchange"),
+        ("https://login.microsoftonline.us", "api://AzureADTokenExchangeUSGov"),
+        ("https://login.chinacloudapi.cn", "api://AzureADTokenExchangeChina"),
+        ("https://login.partner.microsoftonline.cn", "api://AzureADTokenExchangeChina"),
+        ("https://127.0.0.1:8443", "api://AzureADTokenExchange"),
+    ],
+)
+def test_managed_identity_token_audience_follows_the_cloud(
+    authority_host: str, audience: str
+) -> None:
     assert federation_audience(authority_host) == audience
 
 
@@ -306,26 +373,34 @@ def test_msal_signs_the_assertion_with_the_certificate(
     header = jwt.get_unverified_header(form["client_assertion"])
     assert header["alg"] == "PS256"
     assert header["x5t#S256"].rstrip("=") == _b64url(cert.fingerprint(hashes.SHA256()))
-    claims = jwt.decode(form["client_assertion"], cert.public_key(), algorithms=["PS256"],
-                        audience=TOKEN_URL, issuer=CLIENT_ID)
+    claims = jwt.decode(
+        form["client_assertion"],
+        cert.public_key(),
+        algorithms=["PS256"],
+        audience=TOKEN_URL,
+        issuer=CLIENT_ID,
+    )
     assert claims["sub"] == CLIENT_ID
     assert claims["exp"] - claims["iat"] <= 600
     assert claims["jti"]
 
 
-def test_the_chain_goes_in_x5c_when_asked(stubs: StubServices, tokens: TokenFactory,
-                                          tmp_path: Path, key: Any) -> None:
+def test_the_chain_goes_in_x5c_when_asked(
+    stubs: StubServices, tokens: TokenFactory, tmp_path: Path, key: Any
+) -> None:
     ca_key = rsa_key()
     ca = certificate(ca_key, "issuing CA", ca=True)
     leaf = certificate(key, issuer=(ca, ca_key))
     path = pem_file(tmp_path / "api.pem", key, [leaf, ca])
-    client = app_client(AZURE_CLIENT_CERTIFICATE_PATH=str(path),
-                        AZURE_CLIENT_SEND_CERTIFICATE_CHAIN="true")
+    client = app_client(
+        AZURE_CLIENT_CERTIFICATE_PATH=str(path), AZURE_CLIENT_SEND_CERTIFICATE_CHAIN="true"
+    )
     assert client.get("/api/me", headers=bearer(tokens.valid())).status_code == 200
     assertion = exchange_form(stubs)["client_assertion"]
     header = jwt.get_unverified_header(assertion)
-    sent = [x509.load_der_x509_certificate(base64.b64decode("".join(e.split())))
-            for e in header["x5c"]]
+    sent = [
+        x509.load_der_x509_certificate(base64.b64decode("".join(e.split()))) for e in header["x5c"]
+    ]
     assert sent == [leaf, ca]
     # MSAL sends a whole chain only with the SHA-1 thumbprint (RS256, x5t).
     assert header["alg"] == "RS256"
@@ -340,14 +415,26 @@ def _b64url(data: bytes) -> str:
 # -- a federated token file (AKS workload identity) ------------------------------------------
 
 
-def service_account_token(lifetime: int = 3600, subject: str = "system:serviceaccount:obo:api"
-                          ) -> str:
+def service_account_token(
+    lifetime: int = 3600, subject: str = "system:serviceaccount:obo:api"
+) -> str:
     """A token as the kubelet projects it (unsigned here: only Entra judges it)."""
     now = int(time.time())
-    claims = {"aud": [FEDERATION_AUDIENCE], "iss": "https://oidc.example/", "sub": subject,
-              "iat": now - 60, "nbf": now - 60, "exp": now + lifetime}
-    return ".".join(_b64url(json.dumps(part).encode()) for part in
-                    ({"alg": "RS256", "kid": "k"}, claims)) + "." + _b64url(b"signature")
+    claims = {
+        "aud": [FEDERATION_AUDIENCE],
+        "iss": "https://oidc.example/",
+        "sub": subject,
+        "iat": now - 60,
+        "nbf": now - 60,
+        "exp": now + lifetime,
+    }
+    return (
+        ".".join(
+            _b64url(json.dumps(part).encode()) for part in ({"alg": "RS256", "kid": "k"}, claims)
+        )
+        + "."
+        + _b64url(b"signature")
+    )
 
 
 @pytest.fixture()
@@ -371,14 +458,21 @@ def test_the_token_file_is_the_client_assertion_and_is_read_again(
     assert exchange_form(stubs, 1)["client_assertion"] == rotated
 
 
-@pytest.mark.parametrize(("content", "logged"), [
-    (None, "cannot read AZURE_FEDERATED_TOKEN_FILE {path}: No such file or directory"),
-    ("expired", "the token in AZURE_FEDERATED_TOKEN_FILE {path} expired at "),
-    ("not a token", "AZURE_FEDERATED_TOKEN_FILE {path} does not hold a JWT"),
-])
+@pytest.mark.parametrize(
+    ("content", "logged"),
+    [
+        (None, "cannot read AZURE_FEDERATED_TOKEN_FILE {path}: No such file or directory"),
+        ("expired", "the token in AZURE_FEDERATED_TOKEN_FILE {path} expired at "),
+        ("not a token", "AZURE_FEDERATED_TOKEN_FILE {path} does not hold a JWT"),
+    ],
+)
 def test_no_usable_token_file_is_a_503_with_a_log_line(
-    stubs: StubServices, tokens: TokenFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture,
-    content: str | None, logged: str,
+    stubs: StubServices,
+    tokens: TokenFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    content: str | None,
+    logged: str,
 ) -> None:
     path = tmp_path / "azure-identity-token"
     expired = service_account_token(lifetime=-60)
@@ -404,8 +498,7 @@ def test_an_oversized_token_file_is_not_read_whole(tmp_path: Path) -> None:
 
 
 @pytest.fixture()
-def identity_endpoint(stubs: StubServices, monkeypatch: pytest.MonkeyPatch
-                      ) -> Iterator[list[Any]]:
+def identity_endpoint(stubs: StubServices, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     """App Service's managed identity endpoint, stubbed; yields its requests."""
     monkeypatch.setenv("IDENTITY_ENDPOINT", IDENTITY_ENDPOINT)
     monkeypatch.setenv("IDENTITY_HEADER", "identity-header-value")
@@ -413,9 +506,13 @@ def identity_endpoint(stubs: StubServices, monkeypatch: pytest.MonkeyPatch
 
     def answer(request: Any) -> tuple[int, dict[str, str], str]:
         seen.append(request)
-        body = {"access_token": f"mi-token-{len(seen)}", "resource": FEDERATION_AUDIENCE,
-                "expires_on": str(int(time.time()) + 86400), "token_type": "Bearer",
-                "client_id": MI_CLIENT_ID}
+        body = {
+            "access_token": f"mi-token-{len(seen)}",
+            "resource": FEDERATION_AUDIENCE,
+            "expires_on": str(int(time.time()) + 86400),
+            "token_type": "Bearer",
+            "client_id": MI_CLIENT_ID,
+        }
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
     stubs.mock.add_callback(responses.GET, IDENTITY_ENDPOINT, callback=answer)
@@ -432,21 +529,32 @@ def test_the_managed_identity_token_is_the_client_assertion(
     assert len(identity_endpoint) == 1  # MSAL keeps the managed identity's token
     request = identity_endpoint[0]
     assert request.headers["X-IDENTITY-HEADER"] == "identity-header-value"
-    assert responses.matchers.query_param_matcher({
-        "api-version": "2019-08-01", "resource": FEDERATION_AUDIENCE,
-        "client_id": MI_CLIENT_ID})(request)[0]
+    assert responses.matchers.query_param_matcher(
+        {"api-version": "2019-08-01", "resource": FEDERATION_AUDIENCE, "client_id": MI_CLIENT_ID}
+    )(request)[0]
 
 
-@pytest.mark.parametrize(("reply", "logged"), [
-    ({"status": 500, "json": {"statusCode": 500, "message": "An unexpected error occurred"}},
-     "the managed identity endpoint gave no token for api://AzureADTokenExchange: "
-     "invalid_scope: 500, An unexpected error occurred"),
-    ({"body": requests.ConnectionError("connection refused")},
-     "the managed identity endpoint failed: ConnectionError: connection refused"),
-])
+@pytest.mark.parametrize(
+    ("reply", "logged"),
+    [
+        (
+            {"status": 500, "json": {"statusCode": 500, "message": "An unexpected error occurred"}},
+            "the managed identity endpoint gave no token for api://AzureADTokenExchange: "
+            "invalid_scope: 500, An unexpected error occurred",
+        ),
+        (
+            {"body": requests.ConnectionError("connection refused")},
+            "the managed identity endpoint failed: ConnectionError: connection refused",
+        ),
+    ],
+)
 def test_a_failing_managed_identity_endpoint_is_a_503_with_a_log_line(
-    stubs: StubServices, tokens: TokenFactory, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture, reply: dict[str, Any], logged: str,
+    stubs: StubServices,
+    tokens: TokenFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    reply: dict[str, Any],
+    logged: str,
 ) -> None:
     monkeypatch.setenv("IDENTITY_ENDPOINT", IDENTITY_ENDPOINT)
     monkeypatch.setenv("IDENTITY_HEADER", "identity-header-value")

@@ -26,8 +26,9 @@ def add_routes(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def test_app_role_route_accepts_an_app_token(app: Flask, stubs: StubServices,
-                                             tokens: TokenFactory) -> None:
+def test_app_role_route_accepts_an_app_token(
+    app: Flask, stubs: StubServices, tokens: TokenFactory
+) -> None:
     client = add_routes(app)
     response = client.get("/api/reports", headers=bearer(tokens.app_only()))
     assert response.status_code == 200
@@ -46,8 +47,7 @@ def test_app_role_route_refuses_a_token_without_the_role(app: Flask, tokens: Tok
     assert params["scope"] == "Reports.Read.All Reports.Admin"
 
 
-def test_route_specific_scope_is_exact_and_case_sensitive(app: Flask,
-                                                          tokens: TokenFactory) -> None:
+def test_route_specific_scope_is_exact_and_case_sensitive(app: Flask, tokens: TokenFactory) -> None:
     client = add_routes(app)
     ok = client.get("/api/files", headers=bearer(tokens.valid(scp="User.Read Files.Read")))
     assert ok.status_code == 200

@@ -26,7 +26,8 @@ def test_settings_come_from_the_dotenv_file_of_the_working_directory(
     tmp_cwd: Path, clean_env: None
 ) -> None:
     (tmp_cwd / ".env").write_text(
-        "BIND=127.0.0.1:8765\nWEB_CONCURRENCY=3\nTHREADS=2\nLOG_LEVEL=warning\n")
+        "BIND=127.0.0.1:8765\nWEB_CONCURRENCY=3\nTHREADS=2\nLOG_LEVEL=warning\n"
+    )
     config = runpy.run_path(str(CONFIG))
     assert (config["bind"], config["workers"], config["threads"]) == ("127.0.0.1:8765", 3, 2)
     assert config["loglevel"] == "warning"
@@ -39,11 +40,16 @@ def test_defaults_without_any_setting(tmp_cwd: Path, clean_env: None) -> None:
     assert config["loglevel"] == "info"
 
 
-@pytest.mark.parametrize(("bind", "reuse_port"), [
-    ("127.0.0.1:8000", True), ("[::1]:8000", True),
-    # Port 0 would give each worker another port; unix:PATH, a file each worker replaces.
-    ("127.0.0.1:0", False), ("unix:/tmp/api.sock", False),
-])
+@pytest.mark.parametrize(
+    ("bind", "reuse_port"),
+    [
+        ("127.0.0.1:8000", True),
+        ("[::1]:8000", True),
+        # Port 0 would give each worker another port; unix:PATH, a file each worker replaces.
+        ("127.0.0.1:0", False),
+        ("unix:/tmp/api.sock", False),
+    ],
+)
 def test_each_worker_listens_on_a_socket_of_its_own_for_a_tcp_port(
     tmp_cwd: Path, clean_env: None, bind: str, reuse_port: bool
 ) -> None:
@@ -53,13 +59,18 @@ def test_each_worker_listens_on_a_socket_of_its_own_for_a_tcp_port(
     assert config["reuse_port"] is reuse_port
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("WEB_CONCURRENCY=two", "WEB_CONCURRENCY must be a whole number from 1 to 256"),
-    ("LOG_LEVEL=verbose", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
-    ("THREADS=٤", "THREADS must be a whole number from 1 to 1024"),
-    ("BIND=localhost:http",
-     "BIND must be HOST:PORT (such as 127.0.0.1:8000 or [::1]:8000) or unix:PATH"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("WEB_CONCURRENCY=two", "WEB_CONCURRENCY must be a whole number from 1 to 256"),
+        ("LOG_LEVEL=verbose", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("THREADS=٤", "THREADS must be a whole number from 1 to 1024"),
+        (
+            "BIND=localhost:http",
+            "BIND must be HOST:PORT (such as 127.0.0.1:8000 or [::1]:8000) or unix:PATH",
+        ),
+    ],
+)
 def test_a_bad_server_setting_stops_gunicorn_with_one_line(
     tmp_path: Path, line: str, message: str
 ) -> None:
@@ -70,7 +81,13 @@ def test_a_bad_server_setting_stops_gunicorn_with_one_line(
     gunicorn = Path(sys.executable).with_name("gunicorn")
     result = subprocess.run(
         [str(gunicorn), "--check-config", "--config", str(CONFIG), "wsgi:app"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1
     output = (result.stdout + result.stderr).strip()
     assert output == f"configuration error: {message}"

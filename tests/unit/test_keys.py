@@ -42,8 +42,9 @@ def jwks_calls(mock: responses.RequestsMock) -> int:
 
 
 def new_cache(clock: Clock) -> SigningKeyCache:
-    return SigningKeyCache(METADATA_URL, requests.Session(), refresh_seconds=3600,
-                           min_refresh_seconds=300, clock=clock)
+    return SigningKeyCache(
+        METADATA_URL, requests.Session(), refresh_seconds=3600, min_refresh_seconds=300, clock=clock
+    )
 
 
 def test_keys_are_fetched_once_and_served_from_memory(
@@ -89,14 +90,17 @@ def test_rotated_key_is_found_by_refresh(
     assert jwks_calls(mock) == 2
 
 
-@pytest.mark.parametrize("bad", [
-    {"status": 500, "json": {"error": "down"}},
-    {"status": 200, "body": "<html>maintenance</html>"},
-    {"status": 200, "json": {"keys": []}},
-    {"status": 200, "json": {"keys": [{"kty": "EC", "kid": "ec", "crv": "P-256"}]}},
-    {"status": 200, "json": ["not", "an", "object"]},
-    {"body": requests.ConnectionError("refused")},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"status": 500, "json": {"error": "down"}},
+        {"status": 200, "body": "<html>maintenance</html>"},
+        {"status": 200, "json": {"keys": []}},
+        {"status": 200, "json": {"keys": [{"kty": "EC", "kid": "ec", "crv": "P-256"}]}},
+        {"status": 200, "json": ["not", "an", "object"]},
+        {"body": requests.ConnectionError("refused")},
+    ],
+)
 def test_a_bad_refresh_keeps_the_last_good_keys(
     mock: responses.RequestsMock, signer: Signer, second_signer: Signer, bad: dict[str, object]
 ) -> None:
@@ -161,16 +165,21 @@ def test_non_signing_keys_are_skipped(mock: responses.RequestsMock, signer: Sign
 
 
 def test_a_published_key_under_2048_bits_is_not_trusted(
-    client: FlaskClient, stubs: StubServices, tokens: TokenFactory, weak_signer: Signer,
-    caplog: pytest.LogCaptureFixture
+    client: FlaskClient,
+    stubs: StubServices,
+    tokens: TokenFactory,
+    weak_signer: Signer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     stubs.signers.append(weak_signer)
     caplog.set_level(logging.WARNING, logger="app.auth.keys")
     response = client.get("/api/me", headers=bearer(tokens.signed_by(weak_signer)))
-    assert_refusal(response, 401, "invalid_token", description="does not publish",
-                   challenge="invalid_token")
-    assert ("ignoring signing key 'weak-key': RSA key of 1024 bits, under the 2048 RFC 7518 "
-            "requires") in caplog.messages
+    assert_refusal(
+        response, 401, "invalid_token", description="does not publish", challenge="invalid_token"
+    )
+    assert (
+        "ignoring signing key 'weak-key': RSA key of 1024 bits, under the 2048 RFC 7518 requires"
+    ) in caplog.messages
     assert stubs.token_calls == 0
     assert client.get("/api/me", headers=bearer(tokens.valid())).status_code == 200
 
@@ -179,18 +188,30 @@ def test_a_key_set_of_only_weak_keys_is_a_key_set_without_usable_keys(
     client: FlaskClient, stubs: StubServices, tokens: TokenFactory, weak_signer: Signer
 ) -> None:
     stubs.signers[:] = [weak_signer]
-    assert_refusal(client.get("/readyz"), 503, "temporarily_unavailable",
-                   description="signing keys", retry_after=10)
+    assert_refusal(
+        client.get("/readyz"),
+        503,
+        "temporarily_unavailable",
+        description="signing keys",
+        retry_after=10,
+    )
     response = client.get("/api/me", headers=bearer(tokens.signed_by(weak_signer)))
-    assert_refusal(response, 503, "temporarily_unavailable", description="signing keys",
-                   retry_after=range(1, 11))
+    assert_refusal(
+        response,
+        503,
+        "temporarily_unavailable",
+        description="signing keys",
+        retry_after=range(1, 11),
+    )
     assert stubs.token_calls == 0
 
 
-def test_a_failed_refresh_logs_the_cause(mock: responses.RequestsMock,
-                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failed_refresh_logs_the_cause(
+    mock: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
     mock.get(JWKS_URL, status=503)
     with pytest.raises(KeysUnavailable):
         new_cache(Clock()).get("key-1")
-    assert caplog.messages == [f"signing key refresh failed, keeping no keys: ValueError: "
-                               f"{JWKS_URL} answered HTTP 503"]
+    assert caplog.messages == [
+        f"signing key refresh failed, keeping no keys: ValueError: {JWKS_URL} answered HTTP 503"
+    ]

@@ -49,8 +49,7 @@ def swagger_ui(app: Flask, tmp_path: Path) -> Path:
 
 
 def documented_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(path, method.upper()) for path, item in document["paths"].items()
-            for method in item}
+    return {(path, method.upper()) for path, item in document["paths"].items() for method in item}
 
 
 def routed_operations(app: Flask) -> set[tuple[str, str]]:
@@ -59,8 +58,9 @@ def routed_operations(app: Flask) -> set[tuple[str, str]]:
         if rule.endpoint.partition(".")[0] in UNDOCUMENTED_BLUEPRINTS:
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
-        operations.update((path, method) for method in rule.methods or ()
-                          if method not in ("HEAD", "OPTIONS"))
+        operations.update(
+            (path, method) for method in rule.methods or () if method not in ("HEAD", "OPTIONS")
+        )
     return operations
 
 
@@ -84,6 +84,7 @@ def api_errors(cls: type[ApiError] = ApiError) -> list[type[ApiError]]:
 
 # --- the document ---------------------------------------------------------------------------
 
+
 def test_document_is_valid_openapi_3_1_served_without_a_token(client: FlaskClient) -> None:
     response = client.get("/openapi.json")
     assert response.status_code == 200
@@ -97,8 +98,12 @@ def test_document_is_valid_openapi_3_1_served_without_a_token(client: FlaskClien
 def test_document_lists_exactly_the_apps_routes(app: Flask, document: dict[str, Any]) -> None:
     assert documented_operations(document) == routed_operations(app)
     assert documented_operations(document) == {
-        ("/api/me", "GET"), ("/api/users", "GET"), ("/api/subscriptions", "GET"),
-        ("/healthz", "GET"), ("/readyz", "GET")}
+        ("/api/me", "GET"),
+        ("/api/users", "GET"),
+        ("/api/subscriptions", "GET"),
+        ("/healthz", "GET"),
+        ("/readyz", "GET"),
+    }
 
 
 def test_security_comes_from_the_settings(document: dict[str, Any]) -> None:
@@ -121,9 +126,11 @@ def test_another_scope_and_the_authority_are_reflected(stubs: StubServices) -> N
     validate(document)
     scope = f"{REALM}/Files.Read"
     flow = document["components"]["securitySchemes"]["entra"]["flows"]["authorizationCode"]
-    assert flow == {"authorizationUrl": f"{authority}/oauth2/v2.0/authorize",
-                    "tokenUrl": f"{authority}/oauth2/v2.0/token",
-                    "scopes": {scope: "Call this API on behalf of the signed-in user"}}
+    assert flow == {
+        "authorizationUrl": f"{authority}/oauth2/v2.0/authorize",
+        "tokenUrl": f"{authority}/oauth2/v2.0/token",
+        "scopes": {scope: "Call this API on behalf of the signed-in user"},
+    }
     assert document["security"] == [{"bearer": []}, {"entra": [scope]}]
 
 
@@ -139,20 +146,34 @@ def test_every_error_class_is_documented_on_every_api_route(document: dict[str, 
     assert "downstream_error" not in error_values(document, "401")  # a 401 is about the token
     for path in API_OPERATIONS:
         responses = document["paths"][path]["get"]["responses"]
-        assert set(responses) == {"200", "400", "401", "403", "429", "500", "502", "503", "504",
-                                  "4XX"}
+        assert set(responses) == {
+            "200",
+            "400",
+            "401",
+            "403",
+            "429",
+            "500",
+            "502",
+            "503",
+            "504",
+            "4XX",
+        }
         assert responses["4XX"] == {"$ref": "#/components/responses/DownstreamError"}
 
 
-@pytest.mark.parametrize(("status", "header", "component", "required"), [
-    ("400", "WWW-Authenticate", "OptionalChallenge", False),
-    ("401", "WWW-Authenticate", "Challenge", True),
-    ("403", "WWW-Authenticate", "OptionalChallenge", False),
-    ("429", "Retry-After", "Retry-After", True),
-    ("503", "Retry-After", "Retry-After", True),
-])
-def test_error_headers_are_documented(document: dict[str, Any], status: str, header: str,
-                                      component: str, required: bool) -> None:
+@pytest.mark.parametrize(
+    ("status", "header", "component", "required"),
+    [
+        ("400", "WWW-Authenticate", "OptionalChallenge", False),
+        ("401", "WWW-Authenticate", "Challenge", True),
+        ("403", "WWW-Authenticate", "OptionalChallenge", False),
+        ("429", "Retry-After", "Retry-After", True),
+        ("503", "Retry-After", "Retry-After", True),
+    ],
+)
+def test_error_headers_are_documented(
+    document: dict[str, Any], status: str, header: str, component: str, required: bool
+) -> None:
     name = document["paths"]["/api/me"]["get"]["responses"][status]["$ref"].rpartition("/")[2]
     response = document["components"]["responses"][name]
     assert response["headers"][header] == {"$ref": f"#/components/headers/{component}"}
@@ -176,10 +197,13 @@ def test_success_schemas(document: dict[str, Any]) -> None:
     subscriptions = schemas["SubscriptionList"]
     assert subscriptions["required"] == ["value"]
     assert subscriptions["properties"]["truncated"] == {
-        "const": True, "description": subscriptions["properties"]["truncated"]["description"]}
+        "const": True,
+        "description": subscriptions["properties"]["truncated"]["description"],
+    }
 
 
 # --- the bounds in the document are the ones the code enforces -------------------------------
+
 
 def users_parameter(document: dict[str, Any], name: str) -> dict[str, Any]:
     parameters = document["paths"]["/api/users"]["get"]["parameters"]
@@ -187,31 +211,45 @@ def users_parameter(document: dict[str, Any], name: str) -> dict[str, Any]:
     return schema
 
 
-def test_top_bounds_are_the_codes(client: FlaskClient, document: dict[str, Any],
-                                  tokens: TokenFactory) -> None:
+def test_top_bounds_are_the_codes(
+    client: FlaskClient, document: dict[str, Any], tokens: TokenFactory
+) -> None:
     schema = users_parameter(document, "$top")
     assert (schema["type"], schema["minimum"], schema["maximum"]) == ("integer", 1, 999)
     token = bearer(tokens.valid())
-    for value, status in [(schema["minimum"], 200), (schema["maximum"], 200),
-                          (schema["minimum"] - 1, 400), (schema["maximum"] + 1, 400)]:
+    for value, status in [
+        (schema["minimum"], 200),
+        (schema["maximum"], 200),
+        (schema["minimum"] - 1, 400),
+        (schema["maximum"] + 1, 400),
+    ]:
         response = client.get(f"/api/users?$top={value}", headers=token)
         assert response.status_code == status, (value, response.json)
 
 
 @pytest.mark.parametrize("name", ["$select", "$filter"])
-def test_text_bounds_are_the_codes(client: FlaskClient, document: dict[str, Any],
-                                   tokens: TokenFactory, name: str) -> None:
+def test_text_bounds_are_the_codes(
+    client: FlaskClient, document: dict[str, Any], tokens: TokenFactory, name: str
+) -> None:
     schema = users_parameter(document, name)
     # The code counts UTF-8 bytes, which a schema cannot: maxLength is that cap in characters
     # of 4 bytes, so every value the schema allows is accepted.
     assert (schema["type"], schema["minLength"], schema["maxLength"]) == ("string", 1, 256)
     assert "At most 1024 bytes in UTF-8" in users_description(document, name)
     token = bearer(tokens.valid())
-    longest = "\U0001F600" * schema["maxLength"]
-    for value, status in [(longest, 200), ("a" * 1024, 200), (longest + "a", 400),
-                          ("a" * 1025, 400), (" \t", 400), ("", 400)]:
-        documented = (schema["minLength"] <= len(value) <= schema["maxLength"]
-                      and re.search(schema["pattern"], value) is not None)
+    longest = "\U0001f600" * schema["maxLength"]
+    for value, status in [
+        (longest, 200),
+        ("a" * 1024, 200),
+        (longest + "a", 400),
+        ("a" * 1025, 400),
+        (" \t", 400),
+        ("", 400),
+    ]:
+        documented = (
+            schema["minLength"] <= len(value) <= schema["maxLength"]
+            and re.search(schema["pattern"], value) is not None
+        )
         if documented:
             assert status == 200, len(value)
         response = client.get("/api/users", query_string={name: value}, headers=token)
@@ -220,14 +258,17 @@ def test_text_bounds_are_the_codes(client: FlaskClient, document: dict[str, Any]
             assert response.json["error"] == "invalid_request"
 
 
-def test_skiptoken_bounds_are_the_codes(client: FlaskClient, document: dict[str, Any],
-                                        tokens: TokenFactory) -> None:
+def test_skiptoken_bounds_are_the_codes(
+    client: FlaskClient, document: dict[str, Any], tokens: TokenFactory
+) -> None:
     schema = users_parameter(document, "$skiptoken")
     assert (schema["type"], schema["minLength"], schema["maxLength"]) == ("string", 1, 512)
     token = bearer(tokens.valid())
     for value in ["A" * 512, "A" * 513, "", "X'4453'", "a b", "a%b", "\u00e9", "Ab0-._~()*!+/="]:
-        documented = (len(value) <= schema["maxLength"]
-                      and re.fullmatch(schema["pattern"].strip("^$"), value) is not None)
+        documented = (
+            len(value) <= schema["maxLength"]
+            and re.fullmatch(schema["pattern"].strip("^$"), value) is not None
+        )
         response = client.get("/api/users", query_string={"$skiptoken": value}, headers=token)
         assert response.status_code == (200 if documented else 400), (value, response.json)
 
@@ -238,12 +279,15 @@ def test_every_parameter_at_its_longest_fits_the_request_line(
     # gunicorn answers 414 (text/html, before the API sees the request) to a request line over
     # limit_request_line; the longest documented values, each byte percent-encoded, fit it.
     limit = runpy.run_path(str(GUNICORN_CONFIG))["limit_request_line"]
-    values = {"$top": str(users_parameter(document, "$top")["maximum"]),
-              "$select": "\U0001F600" * users_parameter(document, "$select")["maxLength"],
-              "$filter": "\U0001F600" * users_parameter(document, "$filter")["maxLength"],
-              "$skiptoken": "=" * users_parameter(document, "$skiptoken")["maxLength"]}
-    query = "&".join(f"{percent_encoded(name)}={percent_encoded(value)}"
-                     for name, value in values.items())
+    values = {
+        "$top": str(users_parameter(document, "$top")["maximum"]),
+        "$select": "\U0001f600" * users_parameter(document, "$select")["maxLength"],
+        "$filter": "\U0001f600" * users_parameter(document, "$filter")["maxLength"],
+        "$skiptoken": "=" * users_parameter(document, "$skiptoken")["maxLength"],
+    }
+    query = "&".join(
+        f"{percent_encoded(name)}={percent_encoded(value)}" for name, value in values.items()
+    )
     assert len(f"GET /api/users?{query} HTTP/1.1") <= limit
     response = client.get(f"/api/users?{query}", headers=bearer(tokens.valid()))
     assert response.status_code == 200, response.json
@@ -262,6 +306,7 @@ def users_description(document: dict[str, Any], name: str) -> str:
 
 # --- Swagger UI ---------------------------------------------------------------------------------
 
+
 def test_docs_page_runs_no_inline_script(client: FlaskClient, swagger_ui: Path) -> None:
     response = client.get("/docs", buffered=True)  # buffered: the file is closed
     assert response.status_code == 200
@@ -273,7 +318,9 @@ def test_docs_page_runs_no_inline_script(client: FlaskClient, swagger_ui: Path) 
     page = response.get_data(as_text=True)
     assert not INLINE_SCRIPT.search(page)
     assert re.findall(r'<script src="([^"]+)"', page) == [
-        "docs/swagger-ui-bundle.js", "docs/swagger-init.js"]
+        "docs/swagger-ui-bundle.js",
+        "docs/swagger-init.js",
+    ]
     assert not re.search(r"(?:https?:)?//", page)  # nothing from another origin
 
 
@@ -288,14 +335,18 @@ def test_init_script_loads_the_document_and_nothing_else(client: FlaskClient) ->
     assert "http" not in script
 
 
-@pytest.mark.parametrize(("name", "content_type"), [
-    ("swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
-    ("swagger-ui.css", "text/css; charset=utf-8"),
-    ("favicon-32x32.png", "image/png"),
-    ("favicon-16x16.png", "image/png"),
-])
-def test_allowed_swagger_ui_files_are_served(client: FlaskClient, swagger_ui: Path, name: str,
-                                             content_type: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+        ("swagger-ui.css", "text/css; charset=utf-8"),
+        ("favicon-32x32.png", "image/png"),
+        ("favicon-16x16.png", "image/png"),
+    ],
+)
+def test_allowed_swagger_ui_files_are_served(
+    client: FlaskClient, swagger_ui: Path, name: str, content_type: str
+) -> None:
     response = client.get(f"/docs/{name}", buffered=True)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == content_type
@@ -303,10 +354,18 @@ def test_allowed_swagger_ui_files_are_served(client: FlaskClient, swagger_ui: Pa
     assert response.get_data(as_text=True) == f"/* {name} */"
 
 
-@pytest.mark.parametrize("name", [
-    "index.html", "swagger-initializer.js", "package.json", "swagger-ui-bundle.js.map",
-    "..%2Fpackage.json", "%2e%2e", "SWAGGER-UI.CSS",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "index.html",
+        "swagger-initializer.js",
+        "package.json",
+        "swagger-ui-bundle.js.map",
+        "..%2Fpackage.json",
+        "%2e%2e",
+        "SWAGGER-UI.CSS",
+    ],
+)
 def test_other_files_are_not_served(client: FlaskClient, swagger_ui: Path, name: str) -> None:
     response = client.get(f"/docs/{name}")
     assert response.status_code == 404
@@ -315,8 +374,9 @@ def test_other_files_are_not_served(client: FlaskClient, swagger_ui: Path, name:
 
 
 @pytest.mark.parametrize("path", ["/docs", "/docs/swagger-ui-bundle.js"])
-def test_missing_swagger_ui_says_to_run_npm_ci(app: Flask, client: FlaskClient, tmp_path: Path,
-                                                path: str) -> None:
+def test_missing_swagger_ui_says_to_run_npm_ci(
+    app: Flask, client: FlaskClient, tmp_path: Path, path: str
+) -> None:
     app.extensions["swagger_ui"] = SwaggerUi(tmp_path / "node_modules" / "swagger-ui-dist")
     response = client.get(path)
     assert response.status_code == 404

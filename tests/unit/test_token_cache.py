@@ -26,14 +26,22 @@ class Clock:
 @responses.activate
 def test_an_empty_cache_is_still_the_cache_msal_uses() -> None:
     authority = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad"
-    responses.get(f"{authority}/v2.0/.well-known/openid-configuration", json={
-        "authorization_endpoint": f"{authority}/oauth2/v2.0/authorize",
-        "token_endpoint": f"{authority}/oauth2/v2.0/token",
-        "issuer": f"{authority}/v2.0"})
+    responses.get(
+        f"{authority}/v2.0/.well-known/openid-configuration",
+        json={
+            "authorization_endpoint": f"{authority}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{authority}/oauth2/v2.0/token",
+            "issuer": f"{authority}/v2.0",
+        },
+    )
     cache = PartitionedTokenCache(max_users=10)
     app = msal.ConfidentialClientApplication(
-        "6e5f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", client_credential="unit-test-secret-value",
-        authority=authority, instance_discovery=False, token_cache=cache)
+        "6e5f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+        client_credential="unit-test-secret-value",
+        authority=authority,
+        instance_discovery=False,
+        token_cache=cache,
+    )
     assert len(cache) == 0
     assert app.token_cache is cache
 

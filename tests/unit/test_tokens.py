@@ -59,8 +59,9 @@ def key_clock() -> Clock:
 
 @pytest.fixture()
 def keys(stubs: StubServices, key_clock: Clock) -> SigningKeyCache:
-    return SigningKeyCache(METADATA_URL, requests.Session(), min_refresh_seconds=300,
-                           clock=key_clock)
+    return SigningKeyCache(
+        METADATA_URL, requests.Session(), min_refresh_seconds=300, clock=key_clock
+    )
 
 
 @pytest.fixture()
@@ -69,15 +70,15 @@ def wall() -> Clock:
 
 
 def validator(keys: SigningKeyCache, wall: Clock, max_entries: int = 100) -> TokenValidator:
-    return TokenValidator(keys, (CLIENT_ID,), clock=wall,
-                          verified=VerifiedTokens(max_entries))
+    return TokenValidator(keys, (CLIENT_ID,), clock=wall, verified=VerifiedTokens(max_entries))
 
 
 # --- one verification per token ---------------------------------------------------------------
 
-def test_a_token_seen_before_is_not_verified_again(keys: SigningKeyCache, wall: Clock,
-                                                   tokens: TokenFactory,
-                                                   signature_checks: Calls) -> None:
+
+def test_a_token_seen_before_is_not_verified_again(
+    keys: SigningKeyCache, wall: Clock, tokens: TokenFactory, signature_checks: Calls
+) -> None:
     check = validator(keys, wall)
     token = tokens.valid()
     first = check.validate(token)
@@ -88,17 +89,18 @@ def test_a_token_seen_before_is_not_verified_again(keys: SigningKeyCache, wall: 
     assert signature_checks.count == 2
 
 
-def test_the_claims_handed_out_are_a_copy(keys: SigningKeyCache, wall: Clock,
-                                          tokens: TokenFactory) -> None:
+def test_the_claims_handed_out_are_a_copy(
+    keys: SigningKeyCache, wall: Clock, tokens: TokenFactory
+) -> None:
     check = validator(keys, wall)
     token = tokens.valid()
     check.validate(token)["scp"] = "Admin.All"
     assert check.validate(token)["scp"] == "access_as_user"
 
 
-def test_each_segment_of_a_new_token_is_decoded_once(keys: SigningKeyCache, wall: Clock,
-                                                     tokens: TokenFactory,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_segment_of_a_new_token_is_decoded_once(
+    keys: SigningKeyCache, wall: Clock, tokens: TokenFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     validation._decode_header.cache_clear()
     decodes = Calls(monkeypatch, "_decode_base64url")
     check = validator(keys, wall)
@@ -108,8 +110,9 @@ def test_each_segment_of_a_new_token_is_decoded_once(keys: SigningKeyCache, wall
     assert decodes.count == 5  # Entra signs every token of a key under the same header
 
 
-def test_a_refused_token_is_not_remembered(keys: SigningKeyCache, wall: Clock,
-                                           tokens: TokenFactory, signature_checks: Calls) -> None:
+def test_a_refused_token_is_not_remembered(
+    keys: SigningKeyCache, wall: Clock, tokens: TokenFactory, signature_checks: Calls
+) -> None:
     check = validator(keys, wall)
     token = tokens.wrong_audience()
     for _ in range(2):
@@ -118,9 +121,9 @@ def test_a_refused_token_is_not_remembered(keys: SigningKeyCache, wall: Clock,
     assert signature_checks.count == 2
 
 
-def test_the_cache_keeps_the_most_recently_used_tokens(keys: SigningKeyCache, wall: Clock,
-                                                       tokens: TokenFactory,
-                                                       signature_checks: Calls) -> None:
+def test_the_cache_keeps_the_most_recently_used_tokens(
+    keys: SigningKeyCache, wall: Clock, tokens: TokenFactory, signature_checks: Calls
+) -> None:
     check = validator(keys, wall, max_entries=2)
     a, b, c = tokens.valid(), tokens.valid(), tokens.valid()
     for token in (a, b, a, c):  # c pushes out b, the least recently used
@@ -134,9 +137,10 @@ def test_the_cache_keeps_the_most_recently_used_tokens(keys: SigningKeyCache, wa
 
 # --- what a cached token still goes through -------------------------------------------------------
 
-def test_lifetime_is_checked_on_every_request(keys: SigningKeyCache, wall: Clock,
-                                              tokens: TokenFactory,
-                                              signature_checks: Calls) -> None:
+
+def test_lifetime_is_checked_on_every_request(
+    keys: SigningKeyCache, wall: Clock, tokens: TokenFactory, signature_checks: Calls
+) -> None:
     now = int(wall.now)
     token = tokens.valid(iat=now - 30, nbf=now - 30, exp=now + 120)
     check = validator(keys, wall)
@@ -152,23 +156,32 @@ def test_lifetime_is_checked_on_every_request(keys: SigningKeyCache, wall: Clock
         check.validate(token)
 
 
-def test_scopes_are_checked_on_every_request(client: FlaskClient, stubs: StubServices,
-                                             tokens: TokenFactory,
-                                             signature_checks: Calls) -> None:
+def test_scopes_are_checked_on_every_request(
+    client: FlaskClient, stubs: StubServices, tokens: TokenFactory, signature_checks: Calls
+) -> None:
     token = tokens.missing_scope()
     for _ in range(3):
-        assert_refusal(client.get("/api/me", headers=bearer(token)), 403, "insufficient_scope",
-                       description="lacks the access_as_user scope",
-                       challenge="insufficient_scope")
+        assert_refusal(
+            client.get("/api/me", headers=bearer(token)),
+            403,
+            "insufficient_scope",
+            description="lacks the access_as_user scope",
+            challenge="insufficient_scope",
+        )
     assert signature_checks.count == 1
     assert stubs.token_calls == 0
 
 
 # --- entries go with their key ------------------------------------------------------------------
 
+
 def test_a_token_is_refused_once_its_key_leaves_the_key_set(
-    keys: SigningKeyCache, wall: Clock, key_clock: Clock, stubs: StubServices,
-    tokens: TokenFactory, second_signer: Signer
+    keys: SigningKeyCache,
+    wall: Clock,
+    key_clock: Clock,
+    stubs: StubServices,
+    tokens: TokenFactory,
+    second_signer: Signer,
 ) -> None:
     check = validator(keys, wall)
     old = tokens.valid()
@@ -181,8 +194,13 @@ def test_a_token_is_refused_once_its_key_leaves_the_key_set(
 
 
 def test_reloaded_keys_verify_each_token_once_more(
-    keys: SigningKeyCache, wall: Clock, key_clock: Clock, stubs: StubServices,
-    tokens: TokenFactory, second_signer: Signer, signature_checks: Calls
+    keys: SigningKeyCache,
+    wall: Clock,
+    key_clock: Clock,
+    stubs: StubServices,
+    tokens: TokenFactory,
+    second_signer: Signer,
+    signature_checks: Calls,
 ) -> None:
     check = validator(keys, wall)
     token = tokens.valid()
@@ -197,6 +215,7 @@ def test_reloaded_keys_verify_each_token_once_more(
 
 
 # --- one spelling per segment -------------------------------------------------------------------
+
 
 def respelled(segment: str) -> str:
     """``segment`` with its last character's unused low bits set: the same bytes, if the
@@ -220,16 +239,20 @@ def uneven(tokens: TokenFactory) -> list[str]:
 
 
 @pytest.mark.parametrize(("index", "name"), [(0, "header"), (1, "payload"), (2, "signature")])
-def test_a_segment_spelled_another_way_is_refused(client: FlaskClient, stubs: StubServices,
-                                                  uneven: list[str], index: int,
-                                                  name: str) -> None:
+def test_a_segment_spelled_another_way_is_refused(
+    client: FlaskClient, stubs: StubServices, uneven: list[str], index: int, name: str
+) -> None:
     assert client.get("/api/me", headers=bearer(".".join(uneven))).status_code == 200
     parts = list(uneven)
     parts[index] = respelled(parts[index])
     response = client.get("/api/me", headers=bearer(".".join(parts)))
-    assert_refusal(response, 401, "invalid_token",
-                   description=f"malformed token: the {name} is not canonical base64url",
-                   challenge="invalid_token")
+    assert_refusal(
+        response,
+        401,
+        "invalid_token",
+        description=f"malformed token: the {name} is not canonical base64url",
+        challenge="invalid_token",
+    )
     assert stubs.token_calls == 1
 
 

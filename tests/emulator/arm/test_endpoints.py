@@ -16,8 +16,9 @@ API_VERSION = "2022-12-01"
 
 
 def _arm_token(emu: Emulator, user: str = "alice", **kw: Any) -> str:
-    return emu.issue_user_token(user, scope="user_impersonation", audience=ARM_AUDIENCE,
-                                azp=API_CLIENT_ID, **kw)
+    return emu.issue_user_token(
+        user, scope="user_impersonation", audience=ARM_AUDIENCE, azp=API_CLIENT_ID, **kw
+    )
 
 
 def _list(http: requests.Session, emu: Emulator, token: str, **params: str) -> requests.Response:
@@ -40,8 +41,9 @@ def test_subscriptions_page_two_at_a_time(emulator: Emulator, http: requests.Ses
         seen += body["value"]
         url = body.get("nextLink")
         if url:
-            assert url.startswith(f"{emulator.arm_url}/subscriptions?api-version={API_VERSION}"
-                                  "&%24skiptoken=")
+            assert url.startswith(
+                f"{emulator.arm_url}/subscriptions?api-version={API_VERSION}&%24skiptoken="
+            )
 
     assert pages == 3
     expected = subscriptions_in(TENANT_ID)
@@ -50,22 +52,30 @@ def test_subscriptions_page_two_at_a_time(emulator: Emulator, http: requests.Ses
     assert sub["id"] == f"/subscriptions/{sub['subscriptionId']}"
     assert sub["state"] == "Enabled"
     assert sub["tenantId"] == TENANT_ID
-    assert {"displayName", "authorizationSource", "subscriptionPolicies",
-            "managedByTenants"} <= sub.keys()
+    assert {
+        "displayName",
+        "authorizationSource",
+        "subscriptionPolicies",
+        "managedByTenants",
+    } <= sub.keys()
 
 
 def test_correlation_id_is_echoed(emulator: Emulator, http: requests.Session) -> None:
-    response = http.get(f"{emulator.arm_url}/subscriptions", params={"api-version": API_VERSION},
-                        headers={**bearer(_arm_token(emulator)),
-                                 "x-ms-correlation-request-id": "corr-1"})
+    response = http.get(
+        f"{emulator.arm_url}/subscriptions",
+        params={"api-version": API_VERSION},
+        headers={**bearer(_arm_token(emulator)), "x-ms-correlation-request-id": "corr-1"},
+    )
 
     assert response.headers["x-ms-correlation-request-id"] == "corr-1"
 
 
 @pytest.mark.parametrize(
     ("params", "code"),
-    [({}, "MissingApiVersionParameter"), ({"api-version": "2099-01-01"},
-                                          "InvalidApiVersionParameter")],
+    [
+        ({}, "MissingApiVersionParameter"),
+        ({"api-version": "2099-01-01"}, "InvalidApiVersionParameter"),
+    ],
 )
 def test_api_version_is_required(
     emulator: Emulator, http: requests.Session, params: dict[str, str], code: str
@@ -81,8 +91,10 @@ def test_api_version_is_required(
     [
         (lambda emu: None, "AuthenticationFailed"),
         (lambda emu: _arm_token(emu, lifetime=-3600), "ExpiredAuthenticationToken"),
-        (lambda emu: emu.issue_user_token("alice", audience=GRAPH_APP_ID),
-         "InvalidAuthenticationTokenAudience"),
+        (
+            lambda emu: emu.issue_user_token("alice", audience=GRAPH_APP_ID),
+            "InvalidAuthenticationTokenAudience",
+        ),
         (lambda emu: _arm_token(emu)[:-4] + "AAAA", "InvalidAuthenticationToken"),
     ],
     ids=["missing", "expired", "graph-audience", "bad-signature"],
@@ -93,23 +105,31 @@ def test_invalid_tokens_are_401(
     token = make_token(emulator)
     headers = bearer(token) if token else {}
 
-    response = http.get(f"{emulator.arm_url}/subscriptions", headers=headers,
-                        params={"api-version": API_VERSION})
+    response = http.get(
+        f"{emulator.arm_url}/subscriptions", headers=headers, params={"api-version": API_VERSION}
+    )
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == code
     assert response.headers["WWW-Authenticate"].startswith(
-        'Bearer authorization_uri="https://login.windows.net/", error="invalid_token"')
+        'Bearer authorization_uri="https://login.windows.net/", error="invalid_token"'
+    )
 
 
 def test_one_subscription(emulator: Emulator, http: requests.Session) -> None:
     sub = subscriptions_in(TENANT_ID)[0]
     token = _arm_token(emulator)
 
-    found = http.get(f"{emulator.arm_url}/subscriptions/{sub.subscription_id}",
-                     headers=bearer(token), params={"api-version": API_VERSION})
-    missing = http.get(f"{emulator.arm_url}/subscriptions/0f0f0f0f-0000-4000-8000-000000000000",
-                       headers=bearer(token), params={"api-version": API_VERSION})
+    found = http.get(
+        f"{emulator.arm_url}/subscriptions/{sub.subscription_id}",
+        headers=bearer(token),
+        params={"api-version": API_VERSION},
+    )
+    missing = http.get(
+        f"{emulator.arm_url}/subscriptions/0f0f0f0f-0000-4000-8000-000000000000",
+        headers=bearer(token),
+        params={"api-version": API_VERSION},
+    )
 
     assert found.json()["displayName"] == sub.display_name
     assert missing.status_code == 404

@@ -30,16 +30,18 @@ def _control(emu: Emulator, path: str) -> str:
 
 
 def _graph_token(emu: Emulator) -> str:
-    return emu.issue_user_token("alice", scope="User.Read", audience=GRAPH_APP_ID,
-                                azp=API_CLIENT_ID)
+    return emu.issue_user_token(
+        "alice", scope="User.Read", audience=GRAPH_APP_ID, azp=API_CLIENT_ID
+    )
 
 
 def _me(emu: Emulator, http: requests.Session, token: str) -> requests.Response:
     return http.get(f"{emu.graph_url}/me", headers=bearer(token))
 
 
-def _discovery(emu: Emulator, http: requests.Session, timeout: float | None = None
-               ) -> requests.Response:
+def _discovery(
+    emu: Emulator, http: requests.Session, timeout: float | None = None
+) -> requests.Response:
     return http.get(f"{emu.authority}/v2.0/.well-known/openid-configuration", timeout=timeout)
 
 
@@ -62,8 +64,10 @@ def test_counters_over_http(emulator: Emulator, http: requests.Session) -> None:
 def test_status_fault_answers_in_the_targets_shape_count_times(
     emulator: Emulator, http: requests.Session
 ) -> None:
-    created = http.post(_control(emulator, "faults"), json={
-        "target": "graph", "mode": "status", "status": 503, "retry_after": 3, "count": 2})
+    created = http.post(
+        _control(emulator, "faults"),
+        json={"target": "graph", "mode": "status", "status": 503, "retry_after": 3, "count": 2},
+    )
     assert created.status_code == 201
     token = _graph_token(emulator)
 
@@ -92,11 +96,15 @@ def test_status_fault_on_token_endpoint_is_entra_shaped(
 
 def test_status_fault_on_arm(emulator: Emulator, http: requests.Session) -> None:
     emulator.add_fault("arm", "status", status=500, count=1)
-    token = emulator.issue_user_token("alice", scope="user_impersonation",
-                                      audience="https://management.azure.com")
+    token = emulator.issue_user_token(
+        "alice", scope="user_impersonation", audience="https://management.azure.com"
+    )
 
-    response = http.get(f"{emulator.arm_url}/subscriptions", headers=bearer(token),
-                        params={"api-version": API_VERSION})
+    response = http.get(
+        f"{emulator.arm_url}/subscriptions",
+        headers=bearer(token),
+        params={"api-version": API_VERSION},
+    )
 
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "InternalServerError"
@@ -187,28 +195,36 @@ def test_cae_fault_revokes_older_tokens_until_claims_are_met(
     assert 'error="insufficient_claims"' in header
     assert 'client_id="00000003-0000-0000-c000-000000000000"' in header
     challenge = _challenge_claims(header)
-    assert challenge == {"access_token": {"nbf": {"essential": True,
-                                                  "value": str(int(fault["created_at"]))}}}
+    assert challenge == {
+        "access_token": {"nbf": {"essential": True, "value": str(int(fault["created_at"]))}}
+    }
     assert refused.json()["error"]["code"] == "InvalidAuthenticationToken"
     retried = api_app.acquire_token_on_behalf_of(
-        assertion, [GRAPH_USER_READ], claims_challenge=json.dumps(challenge))
+        assertion, [GRAPH_USER_READ], claims_challenge=json.dumps(challenge)
+    )
     assert _me(emulator, http, retried["access_token"]).status_code == 200
     assert _me(emulator, http, old).status_code == 401  # count=None: until cleared
 
 
 def test_cae_fault_on_arm(emulator: Emulator, http: requests.Session) -> None:
-    token = emulator.issue_user_token("alice", scope="user_impersonation",
-                                      audience="https://management.azure.com")
+    token = emulator.issue_user_token(
+        "alice", scope="user_impersonation", audience="https://management.azure.com"
+    )
     emulator.add_fault("arm", "cae", count=1)
 
-    refused = http.get(f"{emulator.arm_url}/subscriptions", headers=bearer(token),
-                       params={"api-version": API_VERSION})
+    refused = http.get(
+        f"{emulator.arm_url}/subscriptions",
+        headers=bearer(token),
+        params={"api-version": API_VERSION},
+    )
 
     assert refused.status_code == 401
     header = refused.headers["WWW-Authenticate"]
-    assert header.startswith('Bearer authorization_uri="https://login.windows.net/", '
-                             'error="invalid_token", error_description="User session has been '
-                             'revoked", claims="')
+    assert header.startswith(
+        'Bearer authorization_uri="https://login.windows.net/", '
+        'error="invalid_token", error_description="User session has been '
+        'revoked", claims="'
+    )
     assert "nbf" in _challenge_claims(header)["access_token"]
     assert refused.json()["error"]["code"] == "InvalidAuthenticationToken"
 
@@ -222,7 +238,8 @@ def test_interaction_fault_turns_a_claims_retry_into_mfa(
 
     plain = api_app.acquire_token_on_behalf_of(assertion, [GRAPH_USER_READ])
     with_claims = api_app.acquire_token_on_behalf_of(
-        assertion, [GRAPH_USER_READ], claims_challenge=challenge)
+        assertion, [GRAPH_USER_READ], claims_challenge=challenge
+    )
 
     assert "access_token" in plain
     assert_entra_error(with_claims, "interaction_required", 50076)
@@ -259,7 +276,9 @@ def test_faults_can_be_listed_and_cleared(emulator: Emulator, http: requests.Ses
     cleared = http.delete(_control(emulator, "faults"))
 
     assert [(f["target"], f["mode"], f.get("count")) for f in listed] == [
-        ("graph", "status", None), ("arm", "delay", 3)]
+        ("graph", "status", None),
+        ("arm", "delay", 3),
+    ]
     assert cleared.status_code == 200
     assert emulator.faults() == []
 
@@ -307,5 +326,8 @@ def test_counters_include_refusals_and_faults(
     http.post(token_url(emulator), data={"grant_type": "refresh_token"})
 
     counts = emulator.counters()
-    assert (counts["token"], counts["token.client_credentials"],
-            counts["token.refresh_token"]) == (2, 1, 1)
+    assert (counts["token"], counts["token.client_credentials"], counts["token.refresh_token"]) == (
+        2,
+        1,
+        1,
+    )

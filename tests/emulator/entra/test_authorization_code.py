@@ -37,8 +37,9 @@ from tests.emulator.support import (
 Verify = Callable[..., dict[str, Any]]
 
 
-def _signed_in(browser: Browser, user: str = "alice", **overrides: str | None
-               ) -> tuple[str, Pkce, dict[str, str]]:
+def _signed_in(
+    browser: Browser, user: str = "alice", **overrides: str | None
+) -> tuple[str, Pkce, dict[str, str]]:
     pkce = Pkce.generate()
     params = authorize_params(pkce, **overrides)
     return browser.sign_in(user, params)["code"], pkce, params
@@ -56,9 +57,17 @@ def test_the_code_redeems_for_entra_shaped_tokens(
     assert "Origin" in response.headers["Vary"]
     assert response.headers["Cache-Control"] == "no-store, no-cache"
     body = response.json()
-    assert list(body) == ["token_type", "scope", "expires_in", "ext_expires_in", "access_token",
-                          "refresh_token", "refresh_token_expires_in", "id_token",
-                          "client_info"]
+    assert list(body) == [
+        "token_type",
+        "scope",
+        "expires_in",
+        "ext_expires_in",
+        "access_token",
+        "refresh_token",
+        "refresh_token_expires_in",
+        "id_token",
+        "client_info",
+    ]
     assert body["token_type"] == "Bearer"
     assert body["scope"] == f"api://{API_CLIENT_ID}/access_as_user"
     assert 3600 <= body["expires_in"] <= 5400
@@ -71,8 +80,23 @@ def test_the_code_redeems_for_entra_shaped_tokens(
     assert access["oid"] == USERS["alice"].id
     identity = jwks_verify(body["id_token"], audience=SPA_CLIENT_ID)
     assert identity["nonce"] == params["nonce"]
-    assert identity.keys() == {"aud", "iss", "iat", "nbf", "exp", "aio", "name", "nonce", "oid",
-                               "preferred_username", "rh", "sub", "tid", "uti", "ver"}
+    assert identity.keys() == {
+        "aud",
+        "iss",
+        "iat",
+        "nbf",
+        "exp",
+        "aio",
+        "name",
+        "nonce",
+        "oid",
+        "preferred_username",
+        "rh",
+        "sub",
+        "tid",
+        "uti",
+        "ver",
+    }
     assert identity["sub"] != access["sub"]  # pairwise per application
     info = json.loads(base64.urlsafe_b64decode(body["client_info"] + "=="))
     assert info == {"uid": USERS["alice"].id, "utid": TENANT_ID}
@@ -84,10 +108,14 @@ def test_the_access_token_is_accepted_by_the_api_exchange(
 ) -> None:
     code, pkce, _ = _signed_in(browser, "bob")
     access_token = redeem_code(http, emulator, code, pkce).json()["access_token"]
-    form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-            "requested_token_use": "on_behalf_of", "client_id": API_CLIENT_ID,
-            "client_secret": "emulator-secret-not-for-production", "assertion": access_token,
-            "scope": "https://graph.microsoft.com/User.Read"}
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "requested_token_use": "on_behalf_of",
+        "client_id": API_CLIENT_ID,
+        "client_secret": "emulator-secret-not-for-production",
+        "assertion": access_token,
+        "scope": "https://graph.microsoft.com/User.Read",
+    }
 
     obo = http.post(token_url(emulator), data=form)
     me = http.get(f"{emulator.graph_url}/me", headers=bearer(obo.json()["access_token"]))
@@ -117,9 +145,7 @@ def test_openid_scopes_alone_get_a_graph_token(
     assert me.status_code == 200
 
 
-def test_a_code_is_single_use(
-    emulator: Emulator, browser: Browser, http: requests.Session
-) -> None:
+def test_a_code_is_single_use(emulator: Emulator, browser: Browser, http: requests.Session) -> None:
     code, pkce, _ = _signed_in(browser)
     first = redeem_code(http, emulator, code, pkce)
 
@@ -141,12 +167,21 @@ def test_a_code_is_single_use(
         ({"redirect_uri": "http://localhost:3000"}, "invalid_grant", 70000),
         ({"code": "1.not-a-code"}, "invalid_grant", 9002313),
     ],
-    ids=["wrong-verifier", "malformed-verifier", "no-verifier", "other-redirect-uri",
-         "unknown-code"],
+    ids=[
+        "wrong-verifier",
+        "malformed-verifier",
+        "no-verifier",
+        "other-redirect-uri",
+        "unknown-code",
+    ],
 )
 def test_bad_redemptions_are_refused(
-    emulator: Emulator, browser: Browser, http: requests.Session, change: dict[str, str],
-    error: str, code: int,
+    emulator: Emulator,
+    browser: Browser,
+    http: requests.Session,
+    change: dict[str, str],
+    error: str,
+    code: int,
 ) -> None:
     issued, pkce, _ = _signed_in(browser)
 
@@ -175,12 +210,18 @@ def test_the_code_is_bound_to_its_tenant(
     emulator: Emulator, browser: Browser, http: requests.Session
 ) -> None:
     code, pkce, _ = _signed_in(browser)
-    form = {"client_id": SPA_CLIENT_ID, "redirect_uri": "http://localhost:3000/",
-            "code": code, "code_verifier": pkce.verifier, "grant_type": "authorization_code",
-            "scope": "openid"}
+    form = {
+        "client_id": SPA_CLIENT_ID,
+        "redirect_uri": "http://localhost:3000/",
+        "code": code,
+        "code_verifier": pkce.verifier,
+        "grant_type": "authorization_code",
+        "scope": "openid",
+    }
 
-    response = http.post(token_url(emulator, OTHER_TENANT_ID), data=form,
-                         headers={"Origin": SPA_ORIGIN})
+    response = http.post(
+        token_url(emulator, OTHER_TENANT_ID), data=form, headers={"Origin": SPA_ORIGIN}
+    )
 
     assert response.status_code == 400
     assert response.headers["Access-Control-Allow-Origin"] == SPA_ORIGIN
@@ -200,7 +241,8 @@ def test_a_spa_code_must_be_redeemed_cross_origin(
     assert_entra_error(without_origin.json(), "invalid_request", 9002327)
     assert without_origin.json()["error_description"].startswith(
         "AADSTS9002327: Tokens issued for the 'Single-Page Application' client-type may only "
-        "be redeemed via cross-origin requests.")
+        "be redeemed via cross-origin requests."
+    )
     assert with_origin.status_code == 200  # the refused attempt did not spend the code
     assert with_origin.json()["token_type"] == "Bearer"
 
@@ -208,9 +250,14 @@ def test_a_spa_code_must_be_redeemed_cross_origin(
 def test_the_token_endpoint_answers_cors_preflight(
     emulator: Emulator, http: requests.Session
 ) -> None:
-    response = http.options(token_url(emulator), headers={
-        "Origin": SPA_ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type, x-anchormailbox"})
+    response = http.options(
+        token_url(emulator),
+        headers={
+            "Origin": SPA_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, x-anchormailbox",
+        },
+    )
 
     assert response.status_code == 204
     assert response.content == b""
@@ -224,8 +271,10 @@ def test_the_token_endpoint_answers_cors_preflight(
 def test_a_preflight_does_not_echo_malformed_header_lists(
     emulator: Emulator, http: requests.Session
 ) -> None:
-    response = http.options(token_url(emulator), headers={
-        "Origin": SPA_ORIGIN, "Access-Control-Request-Headers": "x-a\tb; evil"})
+    response = http.options(
+        token_url(emulator),
+        headers={"Origin": SPA_ORIGIN, "Access-Control-Request-Headers": "x-a\tb; evil"},
+    )
 
     assert response.status_code == 204
     assert response.headers["Access-Control-Allow-Origin"] == SPA_ORIGIN
@@ -235,9 +284,12 @@ def test_a_preflight_does_not_echo_malformed_header_lists(
 def test_confidential_clients_get_no_cors_headers(
     emulator: Emulator, http: requests.Session
 ) -> None:
-    form = {"grant_type": "client_credentials", "client_id": API_CLIENT_ID,
-            "client_secret": "emulator-secret-not-for-production",
-            "scope": "https://graph.microsoft.com/.default"}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": API_CLIENT_ID,
+        "client_secret": "emulator-secret-not-for-production",
+        "scope": "https://graph.microsoft.com/.default",
+    }
 
     response = http.post(token_url(emulator), data=form, headers={"Origin": SPA_ORIGIN})
 
@@ -249,9 +301,16 @@ def test_confidential_clients_get_no_cors_headers(
 def test_codes_expire_after_ten_minutes() -> None:
     store = SignInStore()
     grant = AuthorizationCode(
-        client_id=SPA_CLIENT_ID, redirect_uri="http://localhost:3000/", tenant_id=TENANT_ID,
-        user_id=USERS["alice"].id, scope="openid", code_challenge="c" * 43, nonce=None,
-        mfa=False, signed_in_at=0.0)
+        client_id=SPA_CLIENT_ID,
+        redirect_uri="http://localhost:3000/",
+        tenant_id=TENANT_ID,
+        user_id=USERS["alice"].id,
+        scope="openid",
+        code_challenge="c" * 43,
+        nonce=None,
+        mfa=False,
+        signed_in_at=0.0,
+    )
     fresh, stale = store.issue_code(grant), store.issue_code(grant)
     now = time.time()
 

@@ -37,8 +37,9 @@ def _assert_error_page(response: requests.Response, code: int) -> None:
     assert f'data-error-code="AADSTS{code}"' in response.text
 
 
-def _assert_redirected_error(response: requests.Response, params: dict[str, str],
-                             error: str, code: int) -> dict[str, str]:
+def _assert_redirected_error(
+    response: requests.Response, params: dict[str, str], error: str, code: int
+) -> dict[str, str]:
     assert response.status_code == 302
     location = response.headers["Location"]
     assert location.startswith(params.get("redirect_uri", SPA_REDIRECT_URI))
@@ -65,8 +66,9 @@ def test_the_picker_lists_the_tenants_users_with_stable_ids(
     assert page.action == f"/{TENANT_ID}/login"
     assert page.fields["flow"]
     assert "Frontend SPA" in response.text
-    assert "form-action 'self' http://localhost:3000;" in (
-        response.headers["Content-Security-Policy"])
+    assert (
+        "form-action 'self' http://localhost:3000;" in (response.headers["Content-Security-Policy"])
+    )
     assert emulator.counters()["authorize"] == 1
 
 
@@ -97,8 +99,12 @@ def test_query_response_mode_and_a_redirect_uri_with_a_query(
 ) -> None:
     redirect_uri = "http://localhost:3000/callback?from=test"
     emulator.add_spa_redirect_uris(redirect_uri)
-    params = authorize_params(Pkce.generate(), response_mode="query", redirect_uri=redirect_uri,
-                              login_hint="carol@contoso.test")
+    params = authorize_params(
+        Pkce.generate(),
+        response_mode="query",
+        redirect_uri=redirect_uri,
+        login_hint="carol@contoso.test",
+    )
 
     response = browser.authorize(params)
 
@@ -123,13 +129,12 @@ def test_login_hint_signs_that_user_in_without_the_picker(
     assert emulator.counters()["login"] == 0
 
 
-def test_prompt_login_shows_the_picker_with_the_hinted_user_preselected(
-    browser: Browser
-) -> None:
+def test_prompt_login_shows_the_picker_with_the_hinted_user_preselected(browser: Browser) -> None:
     browser.sign_in("alice", authorize_params(Pkce.generate()))
 
-    response = browser.authorize(authorize_params(
-        Pkce.generate(), prompt="login", login_hint="heidi@contoso.test"))
+    response = browser.authorize(
+        authorize_params(Pkce.generate(), prompt="login", login_hint="heidi@contoso.test")
+    )
 
     _assert_page(response)
     page = Page.of(response)
@@ -183,9 +188,7 @@ def test_prompt_none_with_a_session_answers_silently(browser: Browser) -> None:
     assert "Set-Cookie" not in response.headers
 
 
-def test_prompt_none_for_another_user_than_the_session_is_login_required(
-    browser: Browser
-) -> None:
+def test_prompt_none_for_another_user_than_the_session_is_login_required(browser: Browser) -> None:
     browser.sign_in("carol", authorize_params(Pkce.generate()))
     params = authorize_params(Pkce.generate(), prompt="none", login_hint="bob@contoso.test")
 
@@ -273,9 +276,20 @@ def test_the_page_escapes_what_the_request_sent(browser: Browser) -> None:
         ({"claims": "{not json"}, "invalid_request", 90100),
         ({"response_mode": "form_post"}, "invalid_request", 70007),
     ],
-    ids=["no-response-type", "token", "hybrid", "no-scope", "unknown-resource", "no-pkce",
-         "plain-pkce", "pkce-method-missing", "bad-challenge", "bad-prompt", "bad-claims",
-         "form-post"],
+    ids=[
+        "no-response-type",
+        "token",
+        "hybrid",
+        "no-scope",
+        "unknown-resource",
+        "no-pkce",
+        "plain-pkce",
+        "pkce-method-missing",
+        "bad-challenge",
+        "bad-prompt",
+        "bad-claims",
+        "form-post",
+    ],
 )
 def test_bad_requests_go_back_to_the_app(
     browser: Browser, overrides: dict[str, str | None], error: str, code: int
@@ -292,7 +306,9 @@ def test_bad_requests_go_back_to_the_app(
 def test_an_expired_or_forged_flow_is_a_page(emulator: Emulator, browser: Browser) -> None:
     response = browser.session.post(
         f"{emulator.base_url}/{TENANT_ID}/login",
-        data={"flow": "forged", "action": "pick", "user": "alice"}, allow_redirects=False)
+        data={"flow": "forged", "action": "pick", "user": "alice"},
+        allow_redirects=False,
+    )
 
     _assert_error_page(response, 50089)
 
@@ -301,8 +317,11 @@ def test_a_form_post_from_another_site_is_refused(emulator: Emulator, browser: B
     page = Page.of(browser.authorize(authorize_params(Pkce.generate())))
 
     response = browser.session.post(
-        f"{emulator.base_url}{page.action}", data={**page.fields, "user": "alice"},
-        headers={"Origin": "https://evil.example"}, allow_redirects=False)
+        f"{emulator.base_url}{page.action}",
+        data={**page.fields, "user": "alice"},
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    )
 
     _assert_error_page(response, 90100)
     assert "Set-Cookie" not in response.headers

@@ -43,7 +43,7 @@ def pem_parts(path: Path) -> tuple[str, list[x509.Certificate]]:
     """A made certificate file's private key (PEM) and certificates."""
     text = path.read_text()
     end = "-----END PRIVATE KEY-----\n"
-    return text[:text.index(end) + len(end)], x509.load_pem_x509_certificates(text.encode())
+    return text[: text.index(end) + len(end)], x509.load_pem_x509_certificates(text.encode())
 
 
 def pem(certificate: x509.Certificate) -> str:
@@ -61,14 +61,18 @@ def chain_form(path: Path) -> dict[str, str]:
     with the whole chain."""
     key, certificates = pem_parts(path)
     sha1 = certificates[0].fingerprint(hashes.SHA1()).hex()  # noqa: S303 - an identifier
-    return {"private_key": key, "thumbprint": sha1,
-            "public_certificate": "".join(pem(c) for c in certificates)}
+    return {
+        "private_key": key,
+        "thumbprint": sha1,
+        "public_certificate": "".join(pem(c) for c in certificates),
+    }
 
 
 def exchange(make_api_app: AppFactory, emulator: Emulator, credential: Any) -> dict[str, Any]:
     app = make_api_app(credential)
-    return dict(app.acquire_token_on_behalf_of(emulator.issue_user_token("alice"),
-                                               [GRAPH_USER_READ]))
+    return dict(
+        app.acquire_token_on_behalf_of(emulator.issue_user_token("alice"), [GRAPH_USER_READ])
+    )
 
 
 def refused(result: dict[str, Any], code: int, error: str = "invalid_client") -> str:
@@ -134,10 +138,15 @@ def test_registrations_survive_a_restart(fresh_emulator: Emulator, tmp_path: Pat
     with Emulator(state_dir=fresh_emulator.state_dir) as again:
         with trusting_session(again) as session:
             app = msal.ConfidentialClientApplication(
-                API_CLIENT_ID, client_credential=sha256_form(path), authority=again.authority,
-                instance_discovery=False, http_client=session)
-            result = app.acquire_token_on_behalf_of(again.issue_user_token("alice"),
-                                                    [GRAPH_USER_READ])
+                API_CLIENT_ID,
+                client_credential=sha256_form(path),
+                authority=again.authority,
+                instance_discovery=False,
+                http_client=session,
+            )
+            result = app.acquire_token_on_behalf_of(
+                again.issue_user_token("alice"), [GRAPH_USER_READ]
+            )
     assert "access_token" in result, result
 
 
@@ -158,21 +167,41 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def signed_assertion(emulator: Emulator, key: rsa.RSAPrivateKey, cert: x509.Certificate,
-                     **overrides: Any) -> str:
+def signed_assertion(
+    emulator: Emulator, key: rsa.RSAPrivateKey, cert: x509.Certificate, **overrides: Any
+) -> str:
     now = int(time.time())
-    claims = {"aud": token_url(emulator), "iss": API_CLIENT_ID, "sub": API_CLIENT_ID,
-              "jti": str(uuid.uuid4()), "nbf": now, "iat": now, "exp": now + 600, **overrides}
+    claims = {
+        "aud": token_url(emulator),
+        "iss": API_CLIENT_ID,
+        "sub": API_CLIENT_ID,
+        "jti": str(uuid.uuid4()),
+        "nbf": now,
+        "iat": now,
+        "exp": now + 600,
+        **overrides,
+    }
     claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(claims, key, algorithm="PS256",
-                      headers={"x5t#S256": b64url(cert.fingerprint(hashes.SHA256()))})
+    return jwt.encode(
+        claims,
+        key,
+        algorithm="PS256",
+        headers={"x5t#S256": b64url(cert.fingerprint(hashes.SHA256()))},
+    )
 
 
-def post_assertion(http: requests.Session, emulator: Emulator, assertion: str,
-                   client_id: str = API_CLIENT_ID, **form: str) -> requests.Response:
-    data = obo_form(emulator.issue_user_token("alice"), client_id=client_id,
-                    **{"client_assertion_type": JWT_BEARER, "client_assertion": assertion,
-                       **form})
+def post_assertion(
+    http: requests.Session,
+    emulator: Emulator,
+    assertion: str,
+    client_id: str = API_CLIENT_ID,
+    **form: str,
+) -> requests.Response:
+    data = obo_form(
+        emulator.issue_user_token("alice"),
+        client_id=client_id,
+        **{"client_assertion_type": JWT_BEARER, "client_assertion": assertion, **form},
+    )
     del data["client_secret"]
     return http.post(token_url(emulator), data=data)
 
@@ -186,21 +215,26 @@ def test_a_hand_signed_assertion_is_accepted_again_and_again(
         assert post_assertion(http, emulator, assertion).status_code == 200
 
 
-@pytest.mark.parametrize(("overrides", "code"), [
-    ({"aud": "https://login.microsoftonline.com/common/oauth2/v2.0/token"}, 700023),
-    ({"aud": None}, 700023),
-    ({"iss": SPA_CLIENT_ID}, 700021),
-    ({"sub": "someone-else"}, 700021),
-    ({"exp": int(time.time()) - 3600}, 700024),
-    ({"exp": None}, 700024),
-    ({"nbf": int(time.time()) + 3600}, 700024),
-])
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"aud": "https://login.microsoftonline.com/common/oauth2/v2.0/token"}, 700023),
+        ({"aud": None}, 700023),
+        ({"iss": SPA_CLIENT_ID}, 700021),
+        ({"sub": "someone-else"}, 700021),
+        ({"exp": int(time.time()) - 3600}, 700024),
+        ({"exp": None}, 700024),
+        ({"nbf": int(time.time()) + 3600}, 700024),
+    ],
+)
 def test_assertion_claims_are_checked(
-    emulator: Emulator, http: requests.Session, registered: Any, overrides: dict[str, Any],
-    code: int
+    emulator: Emulator,
+    http: requests.Session,
+    registered: Any,
+    overrides: dict[str, Any],
+    code: int,
 ) -> None:
-    response = post_assertion(http, emulator, signed_assertion(emulator, *registered,
-                                                               **overrides))
+    response = post_assertion(http, emulator, signed_assertion(emulator, *registered, **overrides))
     assert response.status_code == 401
     assert_entra_error(response.json(), "invalid_client", code)
 
@@ -209,8 +243,10 @@ def test_the_token_endpoint_may_be_named_by_tenant_domain(
     emulator: Emulator, http: requests.Session, registered: Any
 ) -> None:
     aud = f"{emulator.base_url}/contoso.test/oauth2/v2.0/token"
-    assert post_assertion(http, emulator, signed_assertion(
-        emulator, *registered, aud=aud)).status_code == 200
+    assert (
+        post_assertion(http, emulator, signed_assertion(emulator, *registered, aud=aud)).status_code
+        == 200
+    )
 
 
 def test_a_signature_by_another_key_is_refused(
@@ -224,14 +260,22 @@ def test_a_signature_by_another_key_is_refused(
     assert "did not match the expected signature value" in response.json()["error_description"]
 
 
-@pytest.mark.parametrize(("form", "status", "error", "code"), [
-    ({"client_assertion_type": "urn:example:other"}, 400, "invalid_request", 90100),
-    ({"client_assertion_type": ""}, 400, "invalid_request", 900144),
-    ({"client_id": SPA_CLIENT_ID}, 401, "invalid_client", 700025),
-])
+@pytest.mark.parametrize(
+    ("form", "status", "error", "code"),
+    [
+        ({"client_assertion_type": "urn:example:other"}, 400, "invalid_request", 90100),
+        ({"client_assertion_type": ""}, 400, "invalid_request", 900144),
+        ({"client_id": SPA_CLIENT_ID}, 401, "invalid_client", 700025),
+    ],
+)
 def test_the_assertion_request_is_checked(
-    emulator: Emulator, http: requests.Session, registered: Any, form: dict[str, str],
-    status: int, error: str, code: int
+    emulator: Emulator,
+    http: requests.Session,
+    registered: Any,
+    form: dict[str, str],
+    status: int,
+    error: str,
+    code: int,
 ) -> None:
     response = post_assertion(http, emulator, signed_assertion(emulator, *registered), **form)
     assert response.status_code == status
@@ -262,44 +306,55 @@ def test_a_workload_identity_token_authenticates_the_api(
     assert "access_token" in result, result
 
 
-@pytest.mark.parametrize(("claims", "code", "named"), [
-    ({"issuer": "https://oidc.example/other/"}, 700211, "issuer 'https://oidc.example/other/'"),
-    ({"subject": "system:serviceaccount:obo:other"}, 700213,
-     "subject 'system:serviceaccount:obo:other'"),
-    ({"subject": WORKLOAD_IDENTITY_SUBJECT.upper()}, 700213, "subject"),  # case-sensitive
-    ({"audience": "api://AzureADTokenExchangeUSGov"}, 700212, "audience"),
-    ({"lifetime": -600}, 700024, "not within its valid time range"),
-])
+@pytest.mark.parametrize(
+    ("claims", "code", "named"),
+    [
+        ({"issuer": "https://oidc.example/other/"}, 700211, "issuer 'https://oidc.example/other/'"),
+        (
+            {"subject": "system:serviceaccount:obo:other"},
+            700213,
+            "subject 'system:serviceaccount:obo:other'",
+        ),
+        ({"subject": WORKLOAD_IDENTITY_SUBJECT.upper()}, 700213, "subject"),  # case-sensitive
+        ({"audience": "api://AzureADTokenExchangeUSGov"}, 700212, "audience"),
+        ({"lifetime": -600}, 700024, "not within its valid time range"),
+    ],
+)
 def test_federated_tokens_are_matched_to_a_credential(
     emulator: Emulator, make_api_app: AppFactory, claims: dict[str, Any], code: int, named: str
 ) -> None:
     token = emulator.issue_workload_identity_token(**claims)
-    description = refused(exchange(make_api_app, emulator, {"client_assertion": lambda: token}),
-                          code)
+    description = refused(
+        exchange(make_api_app, emulator, {"client_assertion": lambda: token}), code
+    )
     assert named in description
 
 
 def test_a_federated_token_not_signed_by_the_cluster_is_refused(
     emulator: Emulator, make_api_app: AppFactory
 ) -> None:
-    genuine = jwt.decode(emulator.issue_workload_identity_token(),
-                         options={"verify_signature": False})
+    genuine = jwt.decode(
+        emulator.issue_workload_identity_token(), options={"verify_signature": False}
+    )
     forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = jwt.encode(genuine, forger, algorithm="RS256", headers={"kid": "forged"})
-    description = refused(exchange(make_api_app, emulator, {"client_assertion": lambda: forged}),
-                          700027)
+    description = refused(
+        exchange(make_api_app, emulator, {"client_assertion": lambda: forged}), 700027
+    )
     assert "Client assertion failed signature validation" in description
 
 
 @pytest.fixture()
-def managed_identity(emulator: Emulator, http: requests.Session,
-                     monkeypatch: pytest.MonkeyPatch) -> Any:
+def managed_identity(
+    emulator: Emulator, http: requests.Session, monkeypatch: pytest.MonkeyPatch
+) -> Any:
     """MSAL's managed identity client, talking to the emulator's App Service endpoint (MSAL
     reads IDENTITY_ENDPOINT and IDENTITY_HEADER from the environment)."""
     monkeypatch.setenv("IDENTITY_ENDPOINT", emulator.managed_identity_endpoint)
     monkeypatch.setenv("IDENTITY_HEADER", emulator.managed_identity_header)
     return msal.ManagedIdentityClient(
-        msal.UserAssignedManagedIdentity(client_id=MANAGED_IDENTITY_CLIENT_ID), http_client=http)
+        msal.UserAssignedManagedIdentity(client_id=MANAGED_IDENTITY_CLIENT_ID), http_client=http
+    )
 
 
 def test_a_managed_identity_token_authenticates_the_api(
@@ -317,19 +372,24 @@ def test_a_managed_identity_token_for_another_resource_is_refused(
     emulator: Emulator, make_api_app: AppFactory, managed_identity: Any
 ) -> None:
     graph = managed_identity.acquire_token_for_client(resource="https://graph.microsoft.com")
-    description = refused(exchange(make_api_app, emulator,
-                                   {"client_assertion": lambda: graph["access_token"]}), 700212)
+    description = refused(
+        exchange(make_api_app, emulator, {"client_assertion": lambda: graph["access_token"]}),
+        700212,
+    )
     assert "00000003-0000-0000-c000-000000000000" in description
 
 
 def test_an_assertion_for_another_tenant_issuer_is_refused(
     emulator: Emulator, make_api_app: AppFactory, managed_identity: Any
 ) -> None:
-    token = managed_identity.acquire_token_for_client(
-        resource="api://AzureADTokenExchange")["access_token"]
+    token = managed_identity.acquire_token_for_client(resource="api://AzureADTokenExchange")[
+        "access_token"
+    ]
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["iss"] == f"{emulator.base_url}/{TENANT_ID}/v2.0"
-    other = jwt.encode({**claims, "iss": "https://login.microsoftonline.com/other/v2.0"},
-                       rsa.generate_private_key(public_exponent=65537, key_size=2048),
-                       algorithm="RS256")
+    other = jwt.encode(
+        {**claims, "iss": "https://login.microsoftonline.com/other/v2.0"},
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        algorithm="RS256",
+    )
     refused(exchange(make_api_app, emulator, {"client_assertion": lambda: other}), 700211)

@@ -37,8 +37,9 @@ def test_the_default_lifetime_is_entras_random_60_to_90_minutes(
     lifetimes = set()
 
     for _ in range(8):
-        body = http.post(token_url(emulator),
-                         data=obo_form(emulator.issue_user_token("alice"))).json()
+        body = http.post(
+            token_url(emulator), data=obo_form(emulator.issue_user_token("alice"))
+        ).json()
         claims = claims_of(body["access_token"])
         assert claims["exp"] - claims["iat"] == body["expires_in"]
         lifetimes.add(body["expires_in"])
@@ -56,8 +57,9 @@ def test_redirect_uris_can_be_registered_at_run_time(
     listed = http.get(_control(emulator, "spa/redirect-uris"))
 
     added = http.post(_control(emulator, "spa/redirect-uris"), json={"redirect_uris": [uri]})
-    signed_in = browser.authorize(authorize_params(Pkce.generate(), redirect_uri=uri,
-                                                   login_hint="alice"))
+    signed_in = browser.authorize(
+        authorize_params(Pkce.generate(), redirect_uri=uri, login_hint="alice")
+    )
 
     assert listed.status_code == 200
     assert listed.json()["redirect_uris"][:2] == list(DEFAULT_SPA_REDIRECT_URIS)
@@ -70,12 +72,26 @@ def test_redirect_uris_can_be_registered_at_run_time(
 
 @pytest.mark.parametrize(
     "body",
-    [{"redirect_uris": ["http://example.com/"]}, {"redirect_uris": ["https://x.test/#f"]},
-     {"redirect_uris": ["javascript:alert(1)"]}, {"redirect_uris": ["https://x.test/ a"]},
-     {"redirect_uris": ["https://x.test/" + "a" * 300]}, {"redirect_uris": []},
-     {"redirect_uris": "https://x.test/"}, ["https://x.test/"]],
-    ids=["http-not-localhost", "fragment", "not-http", "space", "too-long", "empty",
-         "not-a-list", "not-an-object"],
+    [
+        {"redirect_uris": ["http://example.com/"]},
+        {"redirect_uris": ["https://x.test/#f"]},
+        {"redirect_uris": ["javascript:alert(1)"]},
+        {"redirect_uris": ["https://x.test/ a"]},
+        {"redirect_uris": ["https://x.test/" + "a" * 300]},
+        {"redirect_uris": []},
+        {"redirect_uris": "https://x.test/"},
+        ["https://x.test/"],
+    ],
+    ids=[
+        "http-not-localhost",
+        "fragment",
+        "not-http",
+        "space",
+        "too-long",
+        "empty",
+        "not-a-list",
+        "not-an-object",
+    ],
 )
 def test_invalid_redirect_uris_are_refused(
     emulator: Emulator, http: requests.Session, body: object
@@ -103,8 +119,14 @@ def test_minted_tokens(emulator: Emulator, http: requests.Session) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{"user": "mallory"}, {}, {"user": "bob", "mfa": "yes"}, {"user": "bob", "scope": ""},
-     {"user": "bob", "lifetime": True}, {"user": "bob", "lifetime": 10**9}],
+    [
+        {"user": "mallory"},
+        {},
+        {"user": "bob", "mfa": "yes"},
+        {"user": "bob", "scope": ""},
+        {"user": "bob", "lifetime": True},
+        {"user": "bob", "lifetime": 10**9},
+    ],
 )
 def test_minting_refuses_bad_requests(
     emulator: Emulator, http: requests.Session, body: dict[str, object]

@@ -18,9 +18,7 @@ def _b64url_int(value: str) -> int:
     return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
 
 
-def test_discovery_document_has_entra_shape(
-    emulator: Emulator, http: requests.Session
-) -> None:
+def test_discovery_document_has_entra_shape(emulator: Emulator, http: requests.Session) -> None:
     response = http.get(f"{emulator.authority}/v2.0/.well-known/openid-configuration")
 
     assert response.status_code == 200
@@ -61,8 +59,11 @@ def test_issuer_follows_the_host_the_client_used(emulator: Emulator) -> None:
 
 @pytest.mark.parametrize(
     ("tenant", "code"),
-    [("0f0f0f0f-0000-4000-8000-000000000000", 90002), ("nowhere.test", 90002),
-     ("not_a_tenant", 900023)],
+    [
+        ("0f0f0f0f-0000-4000-8000-000000000000", 90002),
+        ("nowhere.test", 90002),
+        ("not_a_tenant", 900023),
+    ],
 )
 def test_unknown_tenant_is_refused_like_entra(
     emulator: Emulator, http: requests.Session, tenant: str, code: int

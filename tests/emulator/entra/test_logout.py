@@ -28,8 +28,12 @@ def test_logout_ends_the_session_and_returns_to_a_registered_uri(
     params = {"post_logout_redirect_uri": SPA_REDIRECT_URI, "state": "bye"}
 
     response = browser.session.request(
-        method, _logout_url(emulator), allow_redirects=False,
-        params=params if method == "GET" else None, data=params if method == "POST" else None)
+        method,
+        _logout_url(emulator),
+        allow_redirects=False,
+        params=params if method == "GET" else None,
+        data=params if method == "POST" else None,
+    )
 
     assert response.status_code == 302
     assert response.headers["Location"] == f"{SPA_REDIRECT_URI}?state=bye"
@@ -52,8 +56,11 @@ def test_the_session_is_gone_even_if_the_cookie_is_replayed(
         replay.trust_env = False
         replay.verify = str(emulator.ca_bundle)
         replay.cookies.set("emulator_session", cookie)
-        silent = replay.get(f"{emulator.authority}/oauth2/v2.0/authorize", params=authorize_params(
-            Pkce.generate(), prompt="none"), allow_redirects=False)
+        silent = replay.get(
+            f"{emulator.authority}/oauth2/v2.0/authorize",
+            params=authorize_params(Pkce.generate(), prompt="none"),
+            allow_redirects=False,
+        )
 
     assert silent.status_code == 302
     assert reply_fields(silent.headers["Location"])["error"] == "login_required"

@@ -33,16 +33,36 @@ from tests.emulator.support import (
 
 Verify = Callable[..., dict[str, Any]]
 # Microsoft's v2 access token claims reference: no optional claims (upn, amr, idtyp, ...).
-V2_USER_CLAIMS = {"aud", "iss", "iat", "nbf", "exp", "aio", "azp", "azpacr", "name", "oid",
-                  "preferred_username", "rh", "scp", "sub", "tid", "uti", "ver"}
+V2_USER_CLAIMS = {
+    "aud",
+    "iss",
+    "iat",
+    "nbf",
+    "exp",
+    "aio",
+    "azp",
+    "azpacr",
+    "name",
+    "oid",
+    "preferred_username",
+    "rh",
+    "scp",
+    "sub",
+    "tid",
+    "uti",
+    "ver",
+}
 
 
 def test_obo_for_graph_returns_entra_token_response(
-    emulator: Emulator, api_app: msal.ConfidentialClientApplication, jwks_verify: Verify,
+    emulator: Emulator,
+    api_app: msal.ConfidentialClientApplication,
+    jwks_verify: Verify,
     http: requests.Session,
 ) -> None:
-    result = api_app.acquire_token_on_behalf_of(emulator.issue_user_token("alice"),
-                                                [GRAPH_USER_READ])
+    result = api_app.acquire_token_on_behalf_of(
+        emulator.issue_user_token("alice"), [GRAPH_USER_READ]
+    )
 
     assert result["token_type"] == "Bearer"
     assert 3600 <= result["expires_in"] <= 5400  # Entra's random 60 to 90 minutes
@@ -85,16 +105,16 @@ def test_silent_refresh_redeems_the_obo_refresh_token(
 ) -> None:
     # MSAL treats tokens with under five minutes left as expired and refreshes them.
     emulator.set_token_lifetime(120)
-    first = api_app.acquire_token_on_behalf_of(emulator.issue_user_token("carol"),
-                                               [GRAPH_USER_READ])
+    first = api_app.acquire_token_on_behalf_of(
+        emulator.issue_user_token("carol"), [GRAPH_USER_READ]
+    )
     (account,) = api_app.get_accounts()
 
     refreshed = api_app.acquire_token_silent([GRAPH_USER_READ], account=account)
 
     assert refreshed["token_source"] == "identity_provider"
     assert refreshed["access_token"] != first["access_token"]
-    assert jwks_verify(refreshed["access_token"], audience=GRAPH_APP_ID)["oid"] == USERS[
-        "carol"].id
+    assert jwks_verify(refreshed["access_token"], audience=GRAPH_APP_ID)["oid"] == USERS["carol"].id
     counts = emulator.counters()
     assert (counts["token.on_behalf_of"], counts["token.refresh_token"]) == (1, 1)
 
@@ -102,8 +122,7 @@ def test_silent_refresh_redeems_the_obo_refresh_token(
 def test_obo_for_arm_gets_an_arm_audience(
     emulator: Emulator, api_app: msal.ConfidentialClientApplication, jwks_verify: Verify
 ) -> None:
-    result = api_app.acquire_token_on_behalf_of(emulator.issue_user_token("alice"),
-                                                [ARM_SCOPE])
+    result = api_app.acquire_token_on_behalf_of(emulator.issue_user_token("alice"), [ARM_SCOPE])
 
     claims = jwks_verify(result["access_token"], audience="https://management.azure.com")
     assert claims["scp"] == "user_impersonation"
@@ -127,8 +146,7 @@ def test_client_capabilities_become_xms_cc(
 ) -> None:
     app = make_api_app(client_capabilities=["cp1"])
 
-    result = app.acquire_token_on_behalf_of(emulator.issue_user_token("alice"),
-                                            [GRAPH_USER_READ])
+    result = app.acquire_token_on_behalf_of(emulator.issue_user_token("alice"), [GRAPH_USER_READ])
 
     assert claims_of(result["access_token"])["xms_cc"] == ["cp1"]
 
@@ -143,12 +161,21 @@ POLICY_REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize(("user", "error", "code", "suberror", "has_claims"), POLICY_REFUSALS,
-                         ids=[row[0] for row in POLICY_REFUSALS])
+@pytest.mark.parametrize(
+    ("user", "error", "code", "suberror", "has_claims"),
+    POLICY_REFUSALS,
+    ids=[row[0] for row in POLICY_REFUSALS],
+)
 @pytest.mark.parametrize("scope", [GRAPH_USER_READ, ARM_SCOPE], ids=["graph", "arm"])
 def test_policy_users_fail_obo_with_entra_errors(
-    emulator: Emulator, http: requests.Session, scope: str,
-    user: str, error: str, code: int, suberror: str | None, has_claims: bool,
+    emulator: Emulator,
+    http: requests.Session,
+    scope: str,
+    user: str,
+    error: str,
+    code: int,
+    suberror: str | None,
+    has_claims: bool,
 ) -> None:
     raw = http.post(token_url(emulator), data=obo_form(emulator.issue_user_token(user), scope))
 
@@ -165,23 +192,26 @@ def test_policy_users_fail_obo_with_entra_errors(
 def test_mfa_users_get_a_claims_challenge(
     emulator: Emulator, api_app: msal.ConfidentialClientApplication, user: str
 ) -> None:
-    result = api_app.acquire_token_on_behalf_of(emulator.issue_user_token(user),
-                                                [GRAPH_USER_READ])
+    result = api_app.acquire_token_on_behalf_of(emulator.issue_user_token(user), [GRAPH_USER_READ])
 
     challenge = json.loads(result["claims"])
-    assert challenge == {"access_token": {"capolids": {"essential": True,
-                                                       "values": [MFA_POLICY_ID]}}}
+    assert challenge == {
+        "access_token": {"capolids": {"essential": True, "values": [MFA_POLICY_ID]}}
+    }
     assert "AADSTS50076: Due to a configuration change" in result["error_description"]
     assert "access_token" not in result
 
 
 @pytest.mark.parametrize("user", ["dave", "judy", "kevin"])
 def test_mfa_users_succeed_with_a_token_from_an_mfa_sign_in(
-    emulator: Emulator, api_app: msal.ConfidentialClientApplication, http: requests.Session,
+    emulator: Emulator,
+    api_app: msal.ConfidentialClientApplication,
+    http: requests.Session,
     user: str,
 ) -> None:
-    result = api_app.acquire_token_on_behalf_of(emulator.issue_user_token(user, mfa=True),
-                                                [GRAPH_USER_READ])
+    result = api_app.acquire_token_on_behalf_of(
+        emulator.issue_user_token(user, mfa=True), [GRAPH_USER_READ]
+    )
 
     assert result["token_type"] == "Bearer"
     assert claims_of(result["access_token"])["oid"] == USERS[user].id
@@ -208,8 +238,9 @@ def test_the_refresh_token_of_an_mfa_exchange_keeps_its_mfa(
     emulator: Emulator, api_app: msal.ConfidentialClientApplication, http: requests.Session
 ) -> None:
     emulator.set_token_lifetime(120)  # MSAL refreshes tokens with under 5 minutes left
-    first = api_app.acquire_token_on_behalf_of(emulator.issue_user_token("dave", mfa=True),
-                                               [ARM_SCOPE])
+    first = api_app.acquire_token_on_behalf_of(
+        emulator.issue_user_token("dave", mfa=True), [ARM_SCOPE]
+    )
     (account,) = api_app.get_accounts()
 
     refreshed = api_app.acquire_token_silent([ARM_SCOPE], account=account)
@@ -218,8 +249,11 @@ def test_the_refresh_token_of_an_mfa_exchange_keeps_its_mfa(
     assert refreshed["token_source"] == "identity_provider"
     assert refreshed["access_token"] != first["access_token"]
     assert emulator.counters()["token.refresh_token"] == 1
-    subscriptions = http.get(f"{emulator.arm_url}/subscriptions", headers=bearer(
-        refreshed["access_token"]), params={"api-version": "2022-12-01"})
+    subscriptions = http.get(
+        f"{emulator.arm_url}/subscriptions",
+        headers=bearer(refreshed["access_token"]),
+        params={"api-version": "2022-12-01"},
+    )
     assert subscriptions.status_code == 200
     assert subscriptions.json()["count"]["value"] == 5
     assert subscriptions.headers["x-ms-request-id"]
@@ -233,29 +267,29 @@ def test_throttled_user_gets_429_with_retry_after(
     assert raw.status_code == 429
     assert raw.headers["Retry-After"] == "7"
     assert_entra_error(raw.json(), "temporarily_unavailable", 90055)
-    result = api_app.acquire_token_on_behalf_of(emulator.issue_user_token("frank"),
-                                                [GRAPH_USER_READ])
+    result = api_app.acquire_token_on_behalf_of(
+        emulator.issue_user_token("frank"), [GRAPH_USER_READ]
+    )
     assert_entra_error(result, "temporarily_unavailable", 90055)
 
 
 def test_wrong_client_secret_is_invalid_client(
-    emulator: Emulator, make_api_app: Callable[..., msal.ConfidentialClientApplication],
+    emulator: Emulator,
+    make_api_app: Callable[..., msal.ConfidentialClientApplication],
     http: requests.Session,
 ) -> None:
     app = make_api_app(secret="not-the-secret")
 
-    result = app.acquire_token_on_behalf_of(emulator.issue_user_token("alice"),
-                                            [GRAPH_USER_READ])
+    result = app.acquire_token_on_behalf_of(emulator.issue_user_token("alice"), [GRAPH_USER_READ])
 
     assert_entra_error(result, "invalid_client", 7000215)
-    raw = http.post(token_url(emulator),
-                    data=obo_form(emulator.issue_user_token("alice"), client_secret="nope"))
+    raw = http.post(
+        token_url(emulator), data=obo_form(emulator.issue_user_token("alice"), client_secret="nope")
+    )
     assert raw.status_code == 401
 
 
-def test_client_secret_may_come_in_basic_auth(
-    emulator: Emulator, http: requests.Session
-) -> None:
+def test_client_secret_may_come_in_basic_auth(emulator: Emulator, http: requests.Session) -> None:
     form = obo_form(emulator.issue_user_token("alice"))
     secret = form.pop("client_secret")
 
@@ -270,7 +304,8 @@ def test_expired_assertion_is_outside_its_valid_time_range(
     emulator: Emulator, api_app: msal.ConfidentialClientApplication
 ) -> None:
     result = api_app.acquire_token_on_behalf_of(
-        emulator.issue_user_token("alice", lifetime=-60), [GRAPH_USER_READ])
+        emulator.issue_user_token("alice", lifetime=-60), [GRAPH_USER_READ]
+    )
 
     assert_entra_error(result, "invalid_grant", 500133)
     assert "Assertion is not within its valid time range" in result["error_description"]
@@ -284,24 +319,42 @@ def _foreign_token(claims: dict[str, Any]) -> str:
 @pytest.mark.parametrize(
     ("make_assertion", "error", "code", "text"),
     [
-        (lambda emu: emu.issue_user_token("alice", audience=GRAPH_APP_ID),
-         "invalid_grant", 500131, "Assertion audience does not match"),
-        (lambda emu: emu.issue_app_token(), "unauthorized_client", 7000114,
-         "not allowed to make application on-behalf-of calls"),
-        (lambda emu: _foreign_token(claims_of(emu.issue_user_token("alice"))),
-         "invalid_grant", 50013, "The key was not found"),
-        (lambda emu: emu.issue_user_token("alice")[:-4] + "AAAA",
-         "invalid_grant", 50013, "did not match the expected signature"),
+        (
+            lambda emu: emu.issue_user_token("alice", audience=GRAPH_APP_ID),
+            "invalid_grant",
+            500131,
+            "Assertion audience does not match",
+        ),
+        (
+            lambda emu: emu.issue_app_token(),
+            "unauthorized_client",
+            7000114,
+            "not allowed to make application on-behalf-of calls",
+        ),
+        (
+            lambda emu: _foreign_token(claims_of(emu.issue_user_token("alice"))),
+            "invalid_grant",
+            50013,
+            "The key was not found",
+        ),
+        (
+            lambda emu: emu.issue_user_token("alice")[:-4] + "AAAA",
+            "invalid_grant",
+            50013,
+            "did not match the expected signature",
+        ),
         (lambda emu: "not-a-jwt", "invalid_request", 50027, "invalid or malformed"),
-        (lambda emu: emu.issue_user_token("ivan"), "invalid_grant", 50013,
-         "not a valid issuer"),
+        (lambda emu: emu.issue_user_token("ivan"), "invalid_grant", 50013, "not a valid issuer"),
     ],
-    ids=["wrong-audience", "app-only", "unknown-key", "bad-signature", "malformed",
-         "other-tenant"],
+    ids=["wrong-audience", "app-only", "unknown-key", "bad-signature", "malformed", "other-tenant"],
 )
 def test_bad_assertions_are_refused_like_entra(
-    emulator: Emulator, api_app: msal.ConfidentialClientApplication,
-    make_assertion: Callable[[Emulator], str], error: str, code: int, text: str,
+    emulator: Emulator,
+    api_app: msal.ConfidentialClientApplication,
+    make_assertion: Callable[[Emulator], str],
+    error: str,
+    code: int,
+    text: str,
 ) -> None:
     result = api_app.acquire_token_on_behalf_of(make_assertion(emulator), [GRAPH_USER_READ])
 
@@ -320,8 +373,11 @@ def test_bad_assertions_are_refused_like_entra(
     ids=["two-resources", "not-consented", "unknown-scope", "unknown-resource"],
 )
 def test_bad_scopes_are_refused_like_entra(
-    emulator: Emulator, api_app: msal.ConfidentialClientApplication,
-    scopes: list[str], error: str, code: int,
+    emulator: Emulator,
+    api_app: msal.ConfidentialClientApplication,
+    scopes: list[str],
+    error: str,
+    code: int,
 ) -> None:
     result = api_app.acquire_token_on_behalf_of(emulator.issue_user_token("alice"), scopes)
 

@@ -23,11 +23,13 @@ from tests.emulator.support import (
 )
 
 MFA_CHALLENGE = json.dumps(
-    {"access_token": {"capolids": {"essential": True, "values": [MFA_POLICY_ID]}}})
+    {"access_token": {"capolids": {"essential": True, "values": [MFA_POLICY_ID]}}}
+)
 
 
-def _refresh_token(emulator: Emulator, browser: Browser, http: requests.Session,
-                   user: str = "alice") -> str:
+def _refresh_token(
+    emulator: Emulator, browser: Browser, http: requests.Session, user: str = "alice"
+) -> str:
     pkce = Pkce.generate()
     code = browser.sign_in(user, authorize_params(pkce))["code"]
     return str(redeem_code(http, emulator, code, pkce).json()["refresh_token"])
@@ -73,12 +75,17 @@ def test_a_spa_refresh_token_is_bound_to_its_client(
     emulator: Emulator, browser: Browser, http: requests.Session
 ) -> None:
     token = _refresh_token(emulator, browser, http)
-    form = {"grant_type": "refresh_token", "client_id": API_CLIENT_ID,
-            "client_secret": "emulator-secret-not-for-production", "refresh_token": token,
-            "scope": "https://graph.microsoft.com/User.Read"}
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": API_CLIENT_ID,
+        "client_secret": "emulator-secret-not-for-production",
+        "refresh_token": token,
+        "scope": "https://graph.microsoft.com/User.Read",
+    }
 
-    response = http.post(f"{emulator.authority}/oauth2/v2.0/token", data=form,
-                         headers={"Origin": SPA_ORIGIN})
+    response = http.post(
+        f"{emulator.authority}/oauth2/v2.0/token", data=form, headers={"Origin": SPA_ORIGIN}
+    )
 
     assert response.status_code == 400
     assert "Access-Control-Allow-Origin" not in response.headers  # not a SPA client
@@ -104,8 +111,9 @@ def test_a_cae_challenge_on_refresh_gets_a_fresh_token(
     emulator: Emulator, browser: Browser, http: requests.Session
 ) -> None:
     token = _refresh_token(emulator, browser, http)
-    challenge = json.dumps({"access_token": {"nbf": {"essential": True, "value": "1"},
-                                             "xms_cc": {"values": ["cp1"]}}})
+    challenge = json.dumps(
+        {"access_token": {"nbf": {"essential": True, "value": "1"}, "xms_cc": {"values": ["cp1"]}}}
+    )
 
     response = spa_refresh(http, emulator, token, claims=challenge)
 
@@ -131,8 +139,13 @@ def test_refresh_tokens_from_an_mfa_sign_in_keep_it(
 
 def test_spa_refresh_tokens_live_24_hours_from_the_sign_in(tmp_path: Path) -> None:
     codec = RefreshTokenCodec(tmp_path / "refresh.key")
-    token = codec.issue(user_id=USERS["alice"].id, tenant_id=TENANT_ID, client_id=SPA_CLIENT_ID,
-                        spa=True, signed_in_at=1000.0)
+    token = codec.issue(
+        user_id=USERS["alice"].id,
+        tenant_id=TENANT_ID,
+        client_id=SPA_CLIENT_ID,
+        spa=True,
+        signed_in_at=1000.0,
+    )
 
     with pytest.raises(RefreshTokenRejected) as expired:
         codec.redeem(token, now=1000.0 + 24 * 3600 + 1)
@@ -140,8 +153,13 @@ def test_spa_refresh_tokens_live_24_hours_from_the_sign_in(tmp_path: Path) -> No
 
     assert expired.value.reason == "spa_expired"
     assert grant.spa and grant.signed_in_at == 1000.0
-    rotated = codec.issue(user_id=grant.user_id, tenant_id=TENANT_ID, client_id=SPA_CLIENT_ID,
-                          spa=True, signed_in_at=grant.signed_in_at)
+    rotated = codec.issue(
+        user_id=grant.user_id,
+        tenant_id=TENANT_ID,
+        client_id=SPA_CLIENT_ID,
+        spa=True,
+        signed_in_at=grant.signed_in_at,
+    )
     with pytest.raises(RefreshTokenRejected) as late:
         codec.redeem(rotated, now=1000.0 + 24 * 3600 + 1)
     assert late.value.reason == "spa_expired"  # rotation does not extend the lifetime

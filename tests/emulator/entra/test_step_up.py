@@ -22,8 +22,9 @@ from tests.emulator.support import (
 )
 
 
-def _spa_token(emulator: Emulator, browser: Browser, http: requests.Session, user: str,
-               **overrides: str) -> str:
+def _spa_token(
+    emulator: Emulator, browser: Browser, http: requests.Session, user: str, **overrides: str
+) -> str:
     pkce = Pkce.generate()
     code = browser.sign_in(user, authorize_params(pkce, **overrides))["code"]
     return str(redeem_code(http, emulator, code, pkce).json()["access_token"])
@@ -65,9 +66,11 @@ def test_after_mfa_the_session_answers_a_silent_step_up(
     emulator: Emulator, browser: Browser, http: requests.Session
 ) -> None:
     challenge = _exchange(emulator, http, _spa_token(emulator, browser, http, "dave")).json()[
-        "claims"]
-    silent_before = browser.authorize(authorize_params(
-        Pkce.generate(), prompt="none", claims=challenge))
+        "claims"
+    ]
+    silent_before = browser.authorize(
+        authorize_params(Pkce.generate(), prompt="none", claims=challenge)
+    )
     _spa_token(emulator, browser, http, "dave", claims=challenge)  # the MFA step
 
     pkce = Pkce.generate()
@@ -86,8 +89,9 @@ def test_after_mfa_the_session_answers_a_silent_step_up(
 def test_a_user_with_per_user_mfa_is_asked_at_every_sign_in(
     emulator: Emulator, browser: Browser, http: requests.Session
 ) -> None:
-    first = browser.click(Page.of(browser.authorize(authorize_params(Pkce.generate()))),
-                          "user-kevin")
+    first = browser.click(
+        Page.of(browser.authorize(authorize_params(Pkce.generate()))), "user-kevin"
+    )
     assert first.status_code == 200
     assert 'id="mfa-approve"' in first.text
     assert first.headers["Content-Security-Policy"].startswith("default-src 'none'")
@@ -103,8 +107,14 @@ def test_a_user_with_per_user_mfa_is_asked_at_every_sign_in(
 def test_an_mfa_policy_on_graph_asks_for_mfa_when_the_spa_signs_in_for_graph(
     emulator: Emulator, browser: Browser, http: requests.Session
 ) -> None:
-    page = browser.click(Page.of(browser.authorize(authorize_params(
-        Pkce.generate(), scope="User.Read openid profile offline_access"))), "user-dave")
+    page = browser.click(
+        Page.of(
+            browser.authorize(
+                authorize_params(Pkce.generate(), scope="User.Read openid profile offline_access")
+            )
+        ),
+        "user-dave",
+    )
 
     assert page.status_code == 200
     assert 'id="mfa-approve"' in page.text
@@ -129,8 +139,7 @@ def test_without_the_mfa_step_the_token_does_not_satisfy_the_policy(
 def test_the_api_mints_mfa_tokens_through_the_control_plane(
     emulator: Emulator, http: requests.Session
 ) -> None:
-    minted = http.post(f"{emulator.base_url}/_emulator/tokens",
-                       json={"user": "judy", "mfa": True})
+    minted = http.post(f"{emulator.base_url}/_emulator/tokens", json={"user": "judy", "mfa": True})
 
     assert minted.status_code == 200
     assert minted.headers["Content-Type"] == "application/json"

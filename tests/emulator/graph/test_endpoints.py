@@ -12,8 +12,9 @@ from emulator.directory import TENANT_ID, users_in
 from tests.emulator.support import bearer
 
 
-def _graph_token(emu: Emulator, user: str = "alice", scope: str = "User.Read User.ReadBasic.All",
-                 **kw: Any) -> str:
+def _graph_token(
+    emu: Emulator, user: str = "alice", scope: str = "User.Read User.ReadBasic.All", **kw: Any
+) -> str:
     return emu.issue_user_token(user, scope=scope, audience=GRAPH_APP_ID, azp=API_CLIENT_ID, **kw)
 
 
@@ -42,23 +43,32 @@ def test_me_returns_the_signed_in_user(emulator: Emulator, http: requests.Sessio
     assert body["displayName"] == "Alice Anders"
     assert body["mail"] == body["userPrincipalName"] == "alice@contoso.test"
     assert body["businessPhones"] == list(alice.business_phones)
-    assert {"givenName", "surname", "jobTitle", "officeLocation", "mobilePhone",
-            "preferredLanguage"} <= body.keys()
+    assert {
+        "givenName",
+        "surname",
+        "jobTitle",
+        "officeLocation",
+        "mobilePhone",
+        "preferredLanguage",
+    } <= body.keys()
     assert response.headers["request-id"]
     assert emulator.counters()["graph"] == 1
 
 
 def test_me_echoes_client_request_id(emulator: Emulator, http: requests.Session) -> None:
-    response = http.get(f"{emulator.graph_url}/me",
-                        headers={**bearer(_graph_token(emulator)), "client-request-id": "abc-1"})
+    response = http.get(
+        f"{emulator.graph_url}/me",
+        headers={**bearer(_graph_token(emulator)), "client-request-id": "abc-1"},
+    )
 
     assert response.headers["client-request-id"] == "abc-1"
     assert response.headers["request-id"] != "abc-1"
 
 
 def test_me_select(emulator: Emulator, http: requests.Session) -> None:
-    response = _get(http, f"{emulator.graph_url}/me", _graph_token(emulator),
-                    **{"$select": "displayName,mail"})
+    response = _get(
+        http, f"{emulator.graph_url}/me", _graph_token(emulator), **{"$select": "displayName,mail"}
+    )
 
     assert response.json() == {
         "@odata.context": f"{emulator.base_url}/v1.0/$metadata#users(displayName,mail)/$entity",
@@ -82,7 +92,8 @@ def test_users_pages_with_next_link(emulator: Emulator, http: requests.Session) 
 
     expected = [u.upn for u in users_in(TENANT_ID)]
     assert [len(p) for p in pages] == [3] * (len(expected) // 3) + (
-        [len(expected) % 3] if len(expected) % 3 else [])
+        [len(expected) % 3] if len(expected) % 3 else []
+    )
     assert sum(pages, []) == expected
 
 
@@ -97,8 +108,12 @@ def test_users_default_page_holds_everyone(emulator: Emulator, http: requests.Se
 def test_users_select_keeps_only_those_properties(
     emulator: Emulator, http: requests.Session
 ) -> None:
-    body = _get(http, f"{emulator.graph_url}/users", _graph_token(emulator),
-                **{"$select": "displayName,mail", "$top": "2"}).json()
+    body = _get(
+        http,
+        f"{emulator.graph_url}/users",
+        _graph_token(emulator),
+        **{"$select": "displayName,mail", "$top": "2"},
+    ).json()
 
     assert all(set(u) == {"displayName", "mail"} for u in body["value"])
     assert "$select=displayName,mail" in body["@odata.nextLink"]
@@ -117,8 +132,9 @@ def test_users_select_keeps_only_those_properties(
 def test_users_filter(
     emulator: Emulator, http: requests.Session, expression: str, expected: list[str]
 ) -> None:
-    body = _get(http, f"{emulator.graph_url}/users", _graph_token(emulator),
-                **{"$filter": expression}).json()
+    body = _get(
+        http, f"{emulator.graph_url}/users", _graph_token(emulator), **{"$filter": expression}
+    ).json()
 
     assert [u["userPrincipalName"].split("@")[0] for u in body["value"]] == expected
 
@@ -129,13 +145,22 @@ def test_users_filter(
         ({"$top": "1000"}, "Request_BadRequest", "Invalid page size specified: '1000'"),
         ({"$top": "0"}, "Request_BadRequest", "Must be between 1 and 999 inclusive"),
         ({"$top": "ten"}, "BadRequest", "Invalid $top value"),
-        ({"$select": "displayName,shoeSize"}, "BadRequest",
-         "Could not find a property named 'shoeSize'"),
+        (
+            {"$select": "displayName,shoeSize"},
+            "BadRequest",
+            "Could not find a property named 'shoeSize'",
+        ),
         ({"$filter": "endswith(mail,'.test')"}, "Request_UnsupportedQuery", "Unsupported Query"),
-        ({"$filter": "startswith(officeLocation,'B')"}, "Request_UnsupportedQuery",
-         "property 'officeLocation' of resource 'User'"),
-        ({"$filter": "startswith(displayName,'a') and mail eq 'x' or mail eq 'y'"},
-         "Request_UnsupportedQuery", "Unsupported Query"),
+        (
+            {"$filter": "startswith(officeLocation,'B')"},
+            "Request_UnsupportedQuery",
+            "property 'officeLocation' of resource 'User'",
+        ),
+        (
+            {"$filter": "startswith(displayName,'a') and mail eq 'x' or mail eq 'y'"},
+            "Request_UnsupportedQuery",
+            "Unsupported Query",
+        ),
         ({"$skiptoken": "forged"}, "Directory_ExpiredPageToken", "page token"),
     ],
 )
@@ -153,9 +178,7 @@ def test_users_needs_a_directory_scope(emulator: Emulator, http: requests.Sessio
     _assert_graph_error(response, 403, "Authorization_RequestDenied")
 
 
-def test_users_are_scoped_to_the_callers_tenant(
-    emulator: Emulator, http: requests.Session
-) -> None:
+def test_users_are_scoped_to_the_callers_tenant(emulator: Emulator, http: requests.Session) -> None:
     body = _get(http, f"{emulator.graph_url}/users", _graph_token(emulator, "ivan")).json()
 
     assert [u["userPrincipalName"] for u in body["value"]] == ["ivan@fabrikam.test"]
