@@ -4,17 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit e2e run dev bench clean
+.PHONY: demo test lint unit e2e run dev bench system-deps clean
 
 demo: $(STAMP)  ## Run the whole OBO flow offline against the local emulator
 	$(BIN)/python -m scripts.demo
 
-test: $(STAMP) lint  ## Lint, type-check and run every test
-	$(BIN)/python -m pytest
+# system-deps first: a fresh Debian machine may need python3-venv before .venv can exist.
+test: system-deps lint  ## System packages, lint, type-check, every test with coverage of app/
+	$(BIN)/python -m pytest --cov
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff (rules and formatting) on the tree, mypy --strict on app, emulator, scripts, bench
 	$(BIN)/ruff check .
-	$(BIN)/mypy app
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -28,8 +30,11 @@ run: $(STAMP)  ## Serve the API with gunicorn, configured from .env
 dev: $(STAMP)  ## The demo stack kept running for curl and Postman (Ctrl-C stops it)
 	$(BIN)/python -m scripts.demo --keep-running
 
-bench: $(STAMP)  ## Measure latency, outbound calls and cache memory
-	$(BIN)/python -m scripts.bench
+bench: $(STAMP)  ## API vs bare proxy, naive OBO and Redis under load (~5 min; BENCH_ARGS=--quick ~1.5)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+system-deps:  ## Debian packages (chromium, redis-server, wrk, npm) and node_modules, if missing
+	PYTHON=$(PYTHON) sh scripts/setup_system.sh
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,4 +43,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .emulator .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .emulator .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -8,13 +8,15 @@ refused call, and stops everything.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -24,14 +26,26 @@ from scripts.stack import ROOT, Stack
 STATE_DIR = ROOT / ".emulator"
 DEV_API_PORT = 8000
 DEV_EMULATOR_PORT = 8443
+MAX_PORT = 65535
 
 
 def frontend_token(stack: Stack, user: str) -> str:
     """A user's access token for the API, from the emulator's token endpoint (as a frontend)."""
-    command = [sys.executable, "-m", "emulator", "token", "--user", user,
-               "--url", stack.emulator.base_url, "--ca", str(stack.emulator.ca_bundle)]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=30,
-                            check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "emulator",
+        "token",
+        "--user",
+        user,
+        "--url",
+        stack.emulator.base_url,
+        "--ca",
+        str(stack.emulator.ca_bundle),
+    ]
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=30, check=False
+    )
     if result.returncode != 0:
         raise SystemExit(f"could not get a token for {user}: {result.stderr.strip()}")
     return result.stdout.strip()
@@ -62,8 +76,10 @@ def print_rows(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
 def run_demo(stack: Stack) -> int:
     print(f"emulator (Entra ID, Graph, ARM): {stack.emulator.base_url}")
     print(f"API under gunicorn:              {stack.api_url}")
-    print("\n-- a frontend signs alice in and gets a token for the API "
-          "(python -m emulator token --user alice)")
+    print(
+        "\n-- a frontend signs alice in and gets a token for the API "
+        "(python -m emulator token --user alice)"
+    )
     token = frontend_token(stack, "alice")
     failures = 0
 
@@ -71,31 +87,44 @@ def run_demo(stack: Stack) -> int:
     failures += me.status_code != 200
     print_profile(me.json())
 
-    users = show("users from Graph ($top and $select passed on)", stack,
-                 "/api/users?$top=4&$select=displayName,mail,jobTitle", token)
+    users = show(
+        "users from Graph ($top and $select passed on)",
+        stack,
+        "/api/users?$top=4&$select=displayName,mail,jobTitle",
+        token,
+    )
     failures += users.status_code != 200
     print_rows(users.json().get("value", []), ("displayName", "mail", "jobTitle"))
 
-    subs = show("subscriptions from ARM (all nextLink pages joined)", stack,
-                "/api/subscriptions", token)
+    subs = show(
+        "subscriptions from ARM (all nextLink pages joined)", stack, "/api/subscriptions", token
+    )
     failures += subs.status_code != 200
     print_rows(subs.json().get("value", []), ("subscriptionId", "displayName", "state"))
 
     stack.emulator.reset_counters()
     again = stack.get("/api/me", token)
     obo_calls = stack.emulator.counters().get("token.on_behalf_of", 0)
-    print(f"\n== alice again: GET /api/me -> {again.status_code}; token-endpoint calls: "
-          f"{obo_calls} (her Graph token came from the per-user cache)")
+    print(
+        f"\n== alice again: GET /api/me -> {again.status_code}; token-endpoint calls: "
+        f"{obo_calls} (her Graph token came from the per-user cache)"
+    )
     failures += again.status_code != 200 or obo_calls != 0
 
     dave = frontend_token(stack, "dave")
-    refused = show("dave needs MFA: Entra answers the OBO exchange with a claims challenge",
-                   stack, "/api/me", dave)
+    refused = show(
+        "dave needs MFA: Entra answers the OBO exchange with a claims challenge",
+        stack,
+        "/api/me",
+        dave,
+    )
     print(f"   WWW-Authenticate: {refused.headers.get('WWW-Authenticate')}")
     print(f"   body: {json.dumps(refused.json())[:300]}")
     failures += refused.status_code != 401
-    print("\nThe frontend answers such a 401 by signing the user in again with "
-          "acquireTokenPopup({scopes, claims}) and retrying.")
+    print(
+        "\nThe frontend answers such a 401 by signing the user in again with "
+        "acquireTokenPopup({scopes, claims}) and retrying."
+    )
     if failures:
         print(f"\n{failures} step(s) did not give the expected status", file=sys.stderr)
         return 1
@@ -104,38 +133,84 @@ def run_demo(stack: Stack) -> int:
 
 
 def run_dev(stack: Stack) -> int:
+    stop = threading.Event()
+    # Both set here, before "Running" is printed: a shell that starts us in the background
+    # ignores SIGINT for us, and a signal must not arrive before its handler does.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     token = frontend_token(stack, "alice")
     print(f"emulator: {stack.emulator.base_url}   API: {stack.api_url}")
     print(f"trust the emulator's CA: export REQUESTS_CA_BUNDLE={stack.emulator.ca_bundle}")
-    print("\nA token for alice (others: python -m emulator users; then "
-          "python -m emulator token --user NAME):")
+    print(
+        "\nA token for alice (others: python -m emulator users; then "
+        "python -m emulator token --user NAME):"
+    )
     print(f"\nTOKEN={token}\n")
     for path in ("/api/me", "/api/users?$top=3", "/api/subscriptions"):
         print(curl_line(stack, path))
-    print("\nRunning; Ctrl-C stops the emulator and the API.")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+    print("\nRunning; Ctrl-C stops the emulator and the API.", flush=True)
+    stop.wait()
     return 0
 
 
-def main() -> int:
+def port_number(text: str) -> int:
+    """A TCP port from the command line: ASCII digits, 0 to 65535."""
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_PORT:
+        raise argparse.ArgumentTypeError(f"not a port number (0-{MAX_PORT}): {text!r}")
+    return int(text)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--keep-running", action="store_true",
-                        help=f"serve on fixed ports ({DEV_API_PORT}, {DEV_EMULATOR_PORT}) "
-                             "until Ctrl-C")
-    args = parser.parse_args()
-    ports = {"api_port": DEV_API_PORT, "emulator_port": DEV_EMULATOR_PORT} \
-        if args.keep_running else {}
-    with tempfile.TemporaryFile("w+") as log, Stack(STATE_DIR, log=log, **ports) as stack:
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="keep serving until Ctrl-C, on fixed ports "
+        f"(API {DEV_API_PORT}, emulator {DEV_EMULATOR_PORT})",
+    )
+    parser.add_argument(
+        "--api-port",
+        type=port_number,
+        metavar="PORT",
+        help=f"the API's port (default: {DEV_API_PORT} with --keep-running, "
+        "else a free one; 0: a free one)",
+    )
+    parser.add_argument(
+        "--emulator-port",
+        type=port_number,
+        metavar="PORT",
+        help=f"the emulator's port (default: {DEV_EMULATOR_PORT} with "
+        "--keep-running, else a free one; 0: a free one)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=STATE_DIR,
+        metavar="DIR",
+        help="the emulator's CA, certificates and signing keys "
+        f"(default: {STATE_DIR.relative_to(ROOT)}/)",
+    )
+    return parser.parse_args(argv)
+
+
+def choose_port(given: int | None, default: int) -> int:
+    """The port asked for on the command line, else ``default``; 0 means any free port."""
+    return default if given is None else given
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # `make dev` keeps its ports from run to run, so that saved curl lines and Postman work.
+    api_port = choose_port(args.api_port, DEV_API_PORT if args.keep_running else 0)
+    emulator_port = choose_port(args.emulator_port, DEV_EMULATOR_PORT if args.keep_running else 0)
+    log = io.StringIO()
+    with Stack(
+        args.state_dir, log=log, api_port=api_port or None, emulator_port=emulator_port
+    ) as stack:
         code = run_dev(stack) if args.keep_running else run_demo(stack)
-        if code:
-            log.seek(0)
-            print("\nAPI log:\n" + log.read()[-4000:], file=sys.stderr)
-        return code
+    if code:  # the stack has stopped: the log is complete
+        print("\nAPI log:\n" + log.getvalue()[-4000:], file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

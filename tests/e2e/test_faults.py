@@ -16,14 +16,13 @@ import requests
 from app.downstream import MAX_BODY_BYTES
 from scripts.stack import Stack
 from tests.e2e.conftest import StartStack
-from tests.e2e.contract import assert_refusal, challenge_claims
+from tests.support.contract import assert_refusal, challenge_claims
 
 pytestmark = pytest.mark.e2e
 
 ROUTES = {"graph": "/api/me", "arm": "/api/subscriptions"}
 ARM_PAGES = 3  # five subscriptions, pages of two
 SLOW = 3  # seconds an injected delay lasts: beyond the 1 s read timeout of timeout_stack
-WITHIN_TIMEOUT = 2.5  # seconds a request may take when a call times out after 1 s
 
 
 def assert_served(api: str, response: requests.Response, user: str) -> None:
@@ -36,104 +35,128 @@ def assert_served(api: str, response: requests.Response, user: str) -> None:
         assert len(response.json()["value"]) == 5
 
 
-def timed_get(stack: Stack, path: str, token: str) -> tuple[requests.Response, float]:
-    started = time.monotonic()
-    response = stack.get(path, token)
-    return response, time.monotonic() - started
-
-
 # -- Entra's token endpoint ---------------------------------------------------------------
 
 
 ENTRA_REFUSALS: dict[str, tuple[str, dict[str, Any], int]] = {
     # fault mode and parameters, the Retry-After the API must give
-    "429": ("status", {"status": 429, "retry_after": 2}, 2),
+    # (windows of some seconds: the test's second request must come while it is open)
+    "429": ("status", {"status": 429, "retry_after": 3}, 3),
     "500": ("status", {"status": 500}, 5),  # MSAL's throttle time when there is no header
-    "503": ("status", {"status": 503, "retry_after": 1}, 1),
+    "503": ("status", {"status": 503, "retry_after": 4}, 4),
     "502-html": ("html", {"status": 502}, 5),  # a proxy's error page
 }
 
 
-@pytest.mark.parametrize(("mode", "params", "expected"), ENTRA_REFUSALS.values(),
-                         ids=ENTRA_REFUSALS.keys())
-def test_entra_refusal_is_503_with_its_retry_after(start_stack: StartStack, mode: str,
-                                                   params: dict[str, Any],
-                                                   expected: int) -> None:
+@pytest.mark.parametrize(
+    ("mode", "params", "expected"), ENTRA_REFUSALS.values(), ids=ENTRA_REFUSALS.keys()
+)
+def test_entra_refusal_is_503_with_its_retry_after(
+    start_stack: StartStack, mode: str, params: dict[str, Any], expected: int
+) -> None:
     stack = start_stack()  # the refusal opens a throttle window in the API
     stack.emulator.add_fault("token", mode, **params)
     response = stack.get("/api/me", stack.emulator.issue_user_token("alice"))
-    assert_refusal(response, 503, "temporarily_unavailable",
-                   description=f"Entra ID answered HTTP {params['status']}",
-                   retry_after=expected)
+    assert_refusal(
+        response,
+        503,
+        "temporarily_unavailable",
+        description=f"Entra ID answered HTTP {params['status']}",
+        retry_after=expected,
+    )
     # Until it passes, other users are held back without a call to Entra.
     response = stack.get("/api/me", stack.emulator.issue_user_token("bob"))
-    assert_refusal(response, 503, "temporarily_unavailable", description="throttling",
-                   retry_after=range(1, expected + 1))
+    assert_refusal(
+        response,
+        503,
+        "temporarily_unavailable",
+        description="throttling",
+        retry_after=range(1, expected + 1),
+    )
     assert stack.emulator.counters()["token"] == 1
     assert stack.emulator.counters()["graph"] == 0
 
 
-@pytest.mark.parametrize(("mode", "params"), [
-    ("delay", {"seconds": SLOW}),
-    ("reset", {}),
-    ("html", {}),
-], ids=["delay", "reset", "html"])
-def test_entra_unreachable_is_503_within_the_timeout(timeout_stack: Stack, mode: str,
-                                                     params: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("mode", "params"),
+    [
+        ("delay", {"seconds": SLOW}),
+        ("reset", {}),
+        ("html", {}),
+    ],
+    ids=["delay", "reset", "html"],
+)
+def test_entra_unreachable_is_503_within_the_timeout(
+    timeout_stack: Stack, mode: str, params: dict[str, Any]
+) -> None:
     stack = timeout_stack
     stack.emulator.add_fault("token", mode, count=1, **params)
-    response, elapsed = timed_get(stack, "/api/me", stack.emulator.issue_user_token("carol"))
-    assert_refusal(response, 503, "temporarily_unavailable", description="retry later",
-                   retry_after=5)
-    assert elapsed < WITHIN_TIMEOUT
+    # Entra would answer after SLOW seconds: a 503 means the API gave up first.
+    response = stack.get("/api/me", stack.emulator.issue_user_token("carol"))
+    assert_refusal(
+        response, 503, "temporarily_unavailable", description="retry later", retry_after=5
+    )
     assert stack.emulator.counters()["token"] == 1  # no retry against a failing Entra
     assert stack.emulator.counters()["graph"] == 0
 
 
-@pytest.mark.parametrize(("mode", "params"), [
-    ("status", {"status": 503}),
-    ("reset", {}),
-    ("html", {}),
-], ids=["503", "reset", "html"])
-def test_metadata_outage_at_the_first_exchange_is_503(start_stack: StartStack, mode: str,
-                                                      params: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("mode", "params"),
+    [
+        ("status", {"status": 503}),
+        ("reset", {}),
+        ("html", {}),
+    ],
+    ids=["503", "reset", "html"],
+)
+def test_metadata_outage_at_the_first_exchange_is_503(
+    start_stack: StartStack, mode: str, params: dict[str, Any]
+) -> None:
     # Keys load at start-up; MSAL reads the metadata when the first exchange needs it.
     stack = start_stack()
     stack.emulator.add_fault("openid-configuration", mode, count=1, **params)
     token = stack.emulator.issue_user_token("alice")
     response = stack.get("/api/me", token)
-    assert_refusal(response, 503, "temporarily_unavailable", description="retry later",
-                   retry_after=5)
+    assert_refusal(
+        response, 503, "temporarily_unavailable", description="retry later", retry_after=5
+    )
     assert stack.emulator.counters()["openid-configuration"] == 2  # keys, then MSAL
     assert stack.emulator.counters()["token"] == 0
     assert_served("graph", stack.get("/api/me", token), "alice")
 
 
 def test_entra_throttling_holds_back_one_downstream_api_for_everyone(
-        start_stack: StartStack) -> None:
-    stack, window = start_stack(), 2
+    start_stack: StartStack,
+) -> None:
+    stack, window = start_stack(), 3
     emulator = stack.emulator
     cached = emulator.issue_user_token("alice")
     assert stack.get("/api/me", cached).status_code == 200
     emulator.add_fault("token", "status", status=429, retry_after=window, count=1)
     emulator.reset_counters()
 
-    throttled_at = time.monotonic()
     response = stack.get("/api/me", emulator.issue_user_token("bob"))
-    assert_refusal(response, 503, "temporarily_unavailable", description="HTTP 429",
-                   retry_after=window)
+    window_ends = time.monotonic() + window  # the API opened it before answering
+    assert_refusal(
+        response, 503, "temporarily_unavailable", description="HTTP 429", retry_after=window
+    )
     assert emulator.counters()["token"] == 1
 
     carol = emulator.issue_user_token("carol")
     response = stack.get("/api/me", carol)
-    assert_refusal(response, 503, "temporarily_unavailable", description="throttling",
-                   retry_after=range(1, window + 1))
+    assert_refusal(
+        response,
+        503,
+        "temporarily_unavailable",
+        description="throttling",
+        retry_after=range(1, window + 1),
+    )
     assert emulator.counters()["token"] == 1  # carol's exchange never reached Entra
     assert_served("arm", stack.get("/api/subscriptions", carol), "carol")  # ARM is not held
     assert_served("graph", stack.get("/api/me", cached), "alice")  # her Graph token is cached
     assert emulator.counters()["token"] == 2  # carol's ARM exchange only
 
-    time.sleep(max(0.0, throttled_at + window + 0.2 - time.monotonic()))
+    time.sleep(max(0.0, window_ends - time.monotonic()) + 0.1)  # the window itself
     assert_served("graph", stack.get("/api/me", carol), "carol")
     assert emulator.counters()["token"] == 3
 
@@ -155,8 +178,7 @@ def test_claims_challenge_gets_one_new_exchange_and_one_retry(stack: Stack, api:
 
 
 @pytest.mark.parametrize("api", ["graph", "arm"])
-def test_claims_challenge_that_needs_the_user_goes_to_the_client(stack: Stack,
-                                                                 api: str) -> None:
+def test_claims_challenge_that_needs_the_user_goes_to_the_client(stack: Stack, api: str) -> None:
     token = stack.emulator.issue_user_token("heidi")
     assert stack.get(ROUTES[api], token).status_code == 200
     calls = stack.emulator.counters()[api]
@@ -164,8 +186,13 @@ def test_claims_challenge_that_needs_the_user_goes_to_the_client(stack: Stack,
     stack.emulator.add_fault("token", "interaction", count=1)
 
     response = stack.get(ROUTES[api], token)
-    body = assert_refusal(response, 401, "interaction_required", description="AADSTS50076",
-                          challenge="insufficient_claims")
+    body = assert_refusal(
+        response,
+        401,
+        "interaction_required",
+        description="AADSTS50076",
+        challenge="insufficient_claims",
+    )
     claims = challenge_claims(response)
     assert claims["access_token"]
     assert json.loads(body["claims"]) == claims
@@ -183,22 +210,38 @@ DOWNSTREAM_FAULTS: list[tuple[str, dict[str, Any], int, str, str, int | None]] =
     ("status", {"status": 503, "retry_after": 2}, 502, "bad_gateway", "answered HTTP 503", None),
     ("reset", {}, 502, "bad_gateway", "could not be reached", None),
     ("html", {}, 502, "bad_gateway", "answered with a body that is not a JSON object", None),
-    ("huge", {"size": MAX_BODY_BYTES + 1024 * 1024}, 502, "bad_gateway",
-     f"answered with a body over {MAX_BODY_BYTES} bytes", None),
+    (
+        "huge",
+        {"size": MAX_BODY_BYTES + 1024 * 1024},
+        502,
+        "bad_gateway",
+        f"answered with a body over {MAX_BODY_BYTES} bytes",
+        None,
+    ),
 ]
 
 
 @pytest.mark.parametrize("api", ["graph", "arm"])
-@pytest.mark.parametrize(("mode", "params", "status", "error", "description", "retry_after"),
-                         DOWNSTREAM_FAULTS,
-                         ids=["429", "500", "503", "reset", "html", "huge"])
-def test_downstream_failure_is_passed_on(stack: Stack, api: str, mode: str,
-                                         params: dict[str, Any], status: int, error: str,
-                                         description: str, retry_after: int | None) -> None:
+@pytest.mark.parametrize(
+    ("mode", "params", "status", "error", "description", "retry_after"),
+    DOWNSTREAM_FAULTS,
+    ids=["429", "500", "503", "reset", "html", "huge"],
+)
+def test_downstream_failure_is_passed_on(
+    stack: Stack,
+    api: str,
+    mode: str,
+    params: dict[str, Any],
+    status: int,
+    error: str,
+    description: str,
+    retry_after: int | None,
+) -> None:
     stack.emulator.add_fault(api, mode, count=1, **params)
     response = stack.get(ROUTES[api], stack.emulator.issue_user_token("bob"))
-    assert_refusal(response, status, error, description=f"{api} {description}",
-                   retry_after=retry_after)
+    assert_refusal(
+        response, status, error, description=f"{api} {description}", retry_after=retry_after
+    )
     counters = stack.emulator.counters()
     assert counters[api] == 1  # no retry against a failing downstream API
     assert counters["token"] == 1
@@ -216,16 +259,20 @@ def test_large_downstream_body_under_the_limit_is_served(stack: Stack, api: str)
 
 @pytest.mark.parametrize("api", ["graph", "arm"])
 @pytest.mark.parametrize("status", [403, 404])
-def test_downstream_4xx_is_passed_on_without_the_token(stack: Stack, api: str,
-                                                       status: int) -> None:
+def test_downstream_4xx_is_passed_on_without_the_token(stack: Stack, api: str, status: int) -> None:
     token = stack.emulator.issue_user_token("bob")
     stack.emulator.add_fault(api, "status", count=1, status=status)
     response = stack.get(ROUTES[api], token)
-    body = assert_refusal(response, status, "downstream_error",
-                          description=f"{api} answered HTTP {status}")
+    body = assert_refusal(
+        response, status, "downstream_error", description=f"{api} answered HTTP {status}"
+    )
     assert body["downstream"]["status"] == status
-    assert body["downstream"]["error"]["code"] in {"accessDenied", "itemNotFound",
-                                                   "AuthorizationFailed", "NotFound"}
+    assert body["downstream"]["error"]["code"] in {
+        "accessDenied",
+        "itemNotFound",
+        "AuthorizationFailed",
+        "NotFound",
+    }
     assert token not in response.text and token.split(".")[2] not in response.text
 
 
@@ -233,7 +280,7 @@ def test_downstream_4xx_is_passed_on_without_the_token(stack: Stack, api: str,
 def test_slow_downstream_is_504_within_the_timeout(timeout_stack: Stack, api: str) -> None:
     stack = timeout_stack
     stack.emulator.add_fault(api, "delay", count=1, seconds=SLOW)
-    response, elapsed = timed_get(stack, ROUTES[api], stack.emulator.issue_user_token("bob"))
+    # The API answers 200 if it waits SLOW seconds, 504 if it gives up after its 1 s.
+    response = stack.get(ROUTES[api], stack.emulator.issue_user_token("bob"))
     assert_refusal(response, 504, "gateway_timeout", description=f"{api} did not answer")
-    assert elapsed < WITHIN_TIMEOUT
     assert stack.emulator.counters()[api] == 1

@@ -15,15 +15,19 @@ import jwt
 import pytest
 
 from emulator import Emulator
-from emulator.keys import KEYS_FILE, SigningKey
+from emulator.signing import KEYS_FILE, TenantSigner
 from scripts.stack import Stack
 from tests.e2e.conftest import StartStack
-from tests.e2e.contract import assert_refusal, with_kid
+from tests.e2e.emulator_watch import watch_requests
+from tests.support.contract import assert_refusal
+from tests.support.tokens import with_kid
 
 pytestmark = pytest.mark.e2e
 
 UNKNOWN_KEY = "signed with a key this tenant does not publish"
-COLD_RETRY_SECONDS = 2
+# Long enough that no retry falls between the test's first requests on a busy machine.
+COLD_RETRY_SECONDS = 3
+SLOW_KEYS_SECONDS = 4
 OUTAGES: dict[str, dict[str, Any]] = {
     "status-503": {"mode": "status", "status": 503},
     "html": {"mode": "html"},
@@ -31,10 +35,10 @@ OUTAGES: dict[str, dict[str, Any]] = {
 }
 
 
-def emulator_signing_key(emulator: Emulator) -> SigningKey:
+def emulator_signing_key(emulator: Emulator) -> TenantSigner:
     """The key the emulator signs with, read from its state directory."""
     records = json.loads((emulator.state_dir / KEYS_FILE).read_text(encoding="utf-8"))["keys"]
-    return SigningKey.from_record(records[0])
+    return TenantSigner.from_record(records[0])
 
 
 def key_fetches(stack: Stack) -> tuple[int, int]:
@@ -69,15 +73,17 @@ def test_random_kids_cost_at_most_one_key_fetch(start_stack: StartStack) -> None
     tokens += [with_kid(genuine, key=real_key) for _ in range(15)]
     for token in tokens:
         response = stack.get("/api/me", token)
-        assert_refusal(response, 401, "invalid_token", description=UNKNOWN_KEY,
-                       challenge="invalid_token")
+        assert_refusal(
+            response, 401, "invalid_token", description=UNKNOWN_KEY, challenge="invalid_token"
+        )
     assert key_fetches(stack) == (1, 1)  # the first unknown kid refreshed; then none for 300 s
     assert stack.emulator.counters()["token"] == 0
 
 
 @pytest.mark.parametrize("outage", OUTAGES.values(), ids=OUTAGES.keys())
-def test_key_endpoint_down_keeps_the_cached_keys(start_stack: StartStack,
-                                                 outage: dict[str, Any]) -> None:
+def test_key_endpoint_down_keeps_the_cached_keys(
+    start_stack: StartStack, outage: dict[str, Any]
+) -> None:
     stack = start_stack()
     known = stack.emulator.issue_user_token("alice")
     assert stack.get("/api/me", known).status_code == 200
@@ -86,8 +92,9 @@ def test_key_endpoint_down_keeps_the_cached_keys(start_stack: StartStack,
 
     for _ in range(2):  # the first one refreshes (and meets the outage), the second may not
         response = stack.get("/api/me", with_kid(known))
-        assert_refusal(response, 401, "invalid_token", description=UNKNOWN_KEY,
-                       challenge="invalid_token")
+        assert_refusal(
+            response, 401, "invalid_token", description=UNKNOWN_KEY, challenge="invalid_token"
+        )
     assert key_fetches(stack) == (1, 1)
     for user in ("alice", "bob"):
         response = stack.get("/api/me", stack.emulator.issue_user_token(user))
@@ -97,24 +104,35 @@ def test_key_endpoint_down_keeps_the_cached_keys(start_stack: StartStack,
 
 
 @pytest.mark.parametrize("target", ["openid-configuration", "keys"])
-def test_outage_at_cold_start_is_503_until_keys_load(start_stack: StartStack,
-                                                    target: str) -> None:
+def test_outage_at_cold_start_is_503_until_keys_load(start_stack: StartStack, target: str) -> None:
     stack = start_stack(
-        faults=[{"target": target, "mode": "status", "status": 503}], wait_ready=False,
-        extra_env={"KEYS_COLD_RETRY_SECONDS": str(COLD_RETRY_SECONDS)})
+        faults=[{"target": target, "mode": "status", "status": 503}],
+        wait_ready=False,
+        extra_env={"KEYS_COLD_RETRY_SECONDS": str(COLD_RETRY_SECONDS)},
+    )
     token = stack.emulator.issue_user_token("alice")
 
     refused = stack.get("/api/me", token)
-    assert_refusal(refused, 503, "temporarily_unavailable", description="signing keys",
-                   retry_after=range(1, COLD_RETRY_SECONDS + 1))
+    assert_refusal(
+        refused,
+        503,
+        "temporarily_unavailable",
+        description="signing keys",
+        retry_after=range(1, COLD_RETRY_SECONDS + 1),
+    )
     not_ready = stack.get("/readyz")
-    assert_refusal(not_ready, 503, "temporarily_unavailable", description="signing keys",
-                   retry_after=range(1, 6))
+    assert_refusal(
+        not_ready,
+        503,
+        "temporarily_unavailable",
+        description="signing keys",
+        retry_after=range(1, 6),
+    )
     assert stack.emulator.counters()[target] == 1  # one attempt per retry interval
     assert stack.emulator.counters()["token"] == 0
 
     stack.emulator.clear_faults()
-    time.sleep(int(refused.headers["Retry-After"]) + 0.1)
+    time.sleep(int(refused.headers["Retry-After"]) + 0.1)  # the retry interval itself
     response = stack.get("/api/me", token)
     assert response.status_code == 200, response.text
     assert response.json()["displayName"] == "Alice Anders"
@@ -125,21 +143,21 @@ def test_slow_key_endpoint_never_stalls_a_cached_key(start_stack: StartStack) ->
     stack = start_stack()
     known = stack.emulator.issue_user_token("alice")
     assert stack.get("/api/me", known).status_code == 200
-    stack.emulator.add_fault("keys", "delay", seconds=4)
+    stack.emulator.add_fault("keys", "delay", seconds=SLOW_KEYS_SECONDS)
     stack.emulator.reset_counters()
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with (
+        ThreadPoolExecutor(max_workers=1) as pool,
+        watch_requests(stack.emulator, "/discovery/v2.0/keys") as keys_request,
+    ):
         waiting = pool.submit(stack.get, "/api/me", with_kid(known))
-        deadline = time.monotonic() + 3
-        while stack.emulator.counters()["keys"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)  # until the refresh for the unknown kid is under way
-        assert stack.emulator.counters()["keys"] == 1
-        started = time.monotonic()
+        assert keys_request.arrived.wait(timeout=30), "no key refresh for the unknown kid"
         response = stack.get("/api/me", known)
-        elapsed = time.monotonic() - started
         assert response.status_code == 200, response.text
-        assert elapsed < 1.5
-        assert not waiting.done()  # still waiting on the slow refresh
-        refused = waiting.result(timeout=15)
-    assert_refusal(refused, 401, "invalid_token", description=UNKNOWN_KEY,
-                   challenge="invalid_token")
+        # Served while the refresh was still waiting for the key endpoint's answer.
+        assert not keys_request.answered.is_set()
+        refused = waiting.result(timeout=30)
+    assert_refusal(
+        refused, 401, "invalid_token", description=UNKNOWN_KEY, challenge="invalid_token"
+    )
+    assert key_fetches(stack) == (1, 1)
