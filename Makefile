@@ -4,10 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit e2e run dev bench system-deps clean
+.PHONY: demo demo-certificate test lint unit e2e run dev bench system-deps clean
 
 demo: $(STAMP)  ## Run the whole OBO flow offline against the local emulator
-	$(BIN)/python -m scripts.demo
+	$(BIN)/python -m scripts.demo $(DEMO_ARGS)
+
+demo-certificate: $(STAMP)  ## The same, the API authenticating with a client certificate
+	$(BIN)/python -m scripts.demo --certificate $(DEMO_ARGS)
 
 # system-deps first: a fresh Debian machine may need python3-venv before .venv can exist.
 test: system-deps lint  ## System packages, lint, type-check, every test with coverage of app/

@@ -21,11 +21,15 @@ from typing import Any
 
 import requests
 
-from scripts.stack import ROOT, Stack
+from emulator import API_APP_ID_URI, API_SCOPE, SPA_CLIENT_ID, Emulator
+from scripts.build_spa import BuildError, build
+from scripts.spa_server import SpaConfig, SpaServer
+from scripts.stack import ROOT, Stack, free_port
 
 STATE_DIR = ROOT / ".emulator"
 DEV_API_PORT = 8000
 DEV_EMULATOR_PORT = 8443
+DEV_SPA_PORT = 3000
 MAX_PORT = 65535
 
 
@@ -132,7 +136,32 @@ def run_demo(stack: Stack) -> int:
     return 0
 
 
-def run_dev(stack: Stack) -> int:
+def certificate_credential(emulator: Emulator) -> dict[str, str]:
+    """A client certificate registered with the emulator, as the API's credential."""
+    path = emulator.state_dir / "api-certificate.pem"
+    return emulator.make_client_certificate(path).environment(path)
+
+
+def start_spa(stack: Stack, port: int) -> SpaServer | None:
+    """The sample SPA on http://localhost:PORT, registered with the emulator as a redirect URI;
+    None when MSAL.js is not installed (`npm ci`)."""
+    try:
+        build()
+    except BuildError as exc:
+        print(f"sample SPA not started: {exc}")
+        return None
+    config = SpaConfig(
+        client_id=SPA_CLIENT_ID,
+        authority=stack.emulator.authority,
+        api_url=stack.api_url,
+        api_scopes=(f"{API_APP_ID_URI}/{API_SCOPE}",),
+    )
+    spa = SpaServer(config, port=port).start()
+    stack.emulator.add_spa_redirect_uris(spa.redirect_uri)
+    return spa
+
+
+def run_dev(stack: Stack, spa_port: int) -> int:
     stop = threading.Event()
     # Both set here, before "Running" is printed: a shell that starts us in the background
     # ignores SIGINT for us, and a signal must not arrive before its handler does.
@@ -148,8 +177,17 @@ def run_dev(stack: Stack) -> int:
     print(f"\nTOKEN={token}\n")
     for path in ("/api/me", "/api/users?$top=3", "/api/subscriptions"):
         print(curl_line(stack, path))
-    print("\nRunning; Ctrl-C stops the emulator and the API.", flush=True)
+    spa = start_spa(stack, spa_port)
+    if spa is not None:
+        print(
+            f"\nSPA: {spa.url}  (sign in as alice; dave: MFA step-up, erin: no consent, "
+            "frank: throttled)"
+        )
+    print(f"Swagger UI: {stack.api_url}/docs")
+    print("\nRunning; Ctrl-C stops the emulator, the API and the SPA.", flush=True)
     stop.wait()
+    if spa is not None:
+        spa.stop()
     return 0
 
 
@@ -183,6 +221,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--keep-running, else a free one; 0: a free one)",
     )
     parser.add_argument(
+        "--spa-port",
+        type=port_number,
+        metavar="PORT",
+        help=f"with --keep-running, the sample SPA's port on localhost (default: {DEV_SPA_PORT};"
+        " 0: a free one)",
+    )
+    parser.add_argument(
+        "--certificate",
+        action="store_true",
+        help="the API authenticates to Entra ID with a client certificate, not the secret",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
         default=STATE_DIR,
@@ -203,11 +253,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `make dev` keeps its ports from run to run, so that saved curl lines and Postman work.
     api_port = choose_port(args.api_port, DEV_API_PORT if args.keep_running else 0)
     emulator_port = choose_port(args.emulator_port, DEV_EMULATOR_PORT if args.keep_running else 0)
+    spa_port = choose_port(args.spa_port, DEV_SPA_PORT) or free_port()
+    extra_env = {}
+    if args.keep_running:
+        # A terminal, not a log collector; and the SPA's origin may call the API.
+        extra_env = {"LOG_FORMAT": "text", "CORS_ALLOWED_ORIGINS": f"http://localhost:{spa_port}"}
     log = io.StringIO()
     with Stack(
-        args.state_dir, log=log, api_port=api_port or None, emulator_port=emulator_port
+        args.state_dir,
+        log=sys.stderr if args.keep_running else log,
+        api_port=api_port or None,
+        emulator_port=emulator_port,
+        extra_env=extra_env,
+        credential=certificate_credential if args.certificate else None,
     ) as stack:
-        code = run_dev(stack) if args.keep_running else run_demo(stack)
+        if args.certificate:
+            print("the API authenticates with a client certificate (AZURE_CLIENT_CERTIFICATE_PATH)")
+        code = run_dev(stack, spa_port) if args.keep_running else run_demo(stack)
     if code:  # the stack has stopped: the log is complete
         print("\nAPI log:\n" + log.getvalue()[-4000:], file=sys.stderr)
     return code

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol
@@ -225,8 +225,12 @@ class Stack:
         faults: Sequence[Mapping[str, Any]] = (),
         sent_tokens: list[str] | None = None,
         keep_alive: bool = True,
+        credential: Callable[[Emulator], Mapping[str, str]] | None = None,
     ) -> None:
         self.emulator = Emulator(state_dir=state_dir, port=emulator_port)
+        # Called once the emulator runs (a certificate must be registered with it): the API's
+        # credential settings, in place of the client secret.
+        self._credential = credential
         self._workers = workers
         self._api_port = api_port
         self._extra_env = dict(extra_env or {})
@@ -248,10 +252,11 @@ class Stack:
         try:
             for fault in self._faults:
                 self.emulator.add_fault(**fault)
-            env = {
-                **api_environment(self.emulator.base_url, self.emulator.ca_bundle),
-                **self._extra_env,
-            }
+            env = api_environment(self.emulator.base_url, self.emulator.ca_bundle)
+            if self._credential is not None:
+                del env["AZURE_CLIENT_SECRET"]
+                env.update(self._credential(self.emulator))
+            env.update(self._extra_env)
             self.api = ApiServer(
                 env,
                 workers=self._workers,
