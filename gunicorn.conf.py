@@ -20,7 +20,11 @@ except ConfigError as _exc:
     sys.exit(1)
 
 bind = _server.bind
+# Processes: each holds its own key cache, verified-token cache and level-1 token cache. One or
+# two per core; the work is mostly waiting on Graph, ARM and Entra, which threads cover.
 workers = _server.workers
+# gthread: each worker serves THREADS requests at once. A request spends most of its time
+# waiting on a downstream call, so throughput is about workers x threads / downstream latency.
 worker_class = "gthread"
 threads = _server.threads
 # With one shared listening socket, whichever worker wakes first accepts, and keep-alive
@@ -29,8 +33,15 @@ threads = _server.threads
 # Not for port 0 (each worker would get another port) nor unix:PATH (each worker would
 # replace the others' socket file).
 reuse_port = not _server.bind.startswith("unix:") and int(_server.bind.rpartition(":")[2]) != 0
+# A worker silent for this long is killed and replaced. The API's own outbound deadline
+# (HTTP_TOTAL_TIMEOUT, 30 s by default) ends a stuck downstream call first, with a 504 or 503.
 timeout = 30
+# On SIGTERM (a deployment, a scale-in) workers stop accepting and get this long to finish the
+# requests in flight; give the platform's own grace period a few seconds more.
 graceful_timeout = 10
+# Idle keep-alive connections close after this many seconds (behind a load balancer, keep it
+# shorter than the balancer's idle timeout so it never reuses a connection being closed).
+keepalive = 2
 # gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), so
 # several instances on one host (tests, benchmarks, side-by-side deployments) would replace
 # each other's; the API does not use it.
