@@ -23,14 +23,13 @@ import requests
 
 from emulator import API_APP_ID_URI, API_SCOPE, SPA_CLIENT_ID, Emulator
 from scripts.build_spa import BuildError, build
-from scripts.spa_server import SpaConfig, SpaServer
+from scripts.spa_server import SpaConfig, SpaServer, port_number
 from scripts.stack import ROOT, Stack, free_port
 
 STATE_DIR = ROOT / ".emulator"
 DEV_API_PORT = 8000
 DEV_EMULATOR_PORT = 8443
 DEV_SPA_PORT = 3000
-MAX_PORT = 65535
 
 
 def frontend_token(stack: Stack, user: str) -> str:
@@ -189,13 +188,6 @@ def run_dev(stack: Stack, spa_port: int) -> int:
     if spa is not None:
         spa.stop()
     return 0
-
-
-def port_number(text: str) -> int:
-    """A TCP port from the command line: ASCII digits, 0 to 65535."""
-    if not (text.isascii() and text.isdigit()) or int(text) > MAX_PORT:
-        raise argparse.ArgumentTypeError(f"not a port number (0-{MAX_PORT}): {text!r}")
-    return int(text)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
